@@ -1,0 +1,83 @@
+"""Helpers shared by the benchmarks: a simulator in its own process, timing, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+
+from locus_async.simulator import DEFAULT_ACCOUNT
+
+TOKEN_FORM = {
+    "grant_type": "password",
+    "client_id": DEFAULT_ACCOUNT.client_id,
+    "client_secret": DEFAULT_ACCOUNT.client_secret,
+    "username": DEFAULT_ACCOUNT.username or "",
+    "password": DEFAULT_ACCOUNT.password or "",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def simulator_process(*, allowance: int = 1, latency: float = 0.02) -> Iterator[str]:
+    """``python -m locus_async.simulator`` on a free loopback port, in its own process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locus_async.simulator",
+            "--port",
+            str(port),
+            "--allowance",
+            str(allowance),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.post(f"{url}/oauth/token", data=TOKEN_FORM, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the simulator process did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def machine() -> str:
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{python}, {os.cpu_count()} cores, {platform.machine()}"
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

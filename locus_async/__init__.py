@@ -1,0 +1,105 @@
+"""locus_async: an async client for the Locus Energy v3 and SolarNetwork SolarUser APIs.
+
+One ``LocusClient`` can be shared by any number of tasks: it never exceeds the account's
+concurrency allowance (default one request at a time), keeps its OAuth2 token fresh without
+a wasted request, retries only what is safe, splits long time ranges into the fewest
+DST-safe windows, and returns typed objects. ``locus_async.simulator`` is a faithful fake
+Locus server for tests and demos.
+"""
+
+from ._core.windows import DEFAULT_LIMITS, Window
+from ._limiter import Limiter, LocalLimiter, Priority
+from ._oauth import (
+    BearerToken,
+    ClientCredentialsGrant,
+    PasswordGrant,
+    RefreshTokenGrant,
+    TokenProvider,
+)
+from ._retry import RetryPolicy, set_testing, testing
+from ._stats import ClientStats
+from ._transport import Timeouts
+from ._version import __version__
+from .client import DEFAULT_BASE_URL, LocusClient
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequest,
+    InvalidArgumentType,
+    LocusError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ResponseDecodeError,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    UsageError,
+    ValidationFailed,
+)
+from .models import (
+    Aggregation,
+    Alert,
+    BaseField,
+    Client,
+    Component,
+    FieldParameter,
+    Granularity,
+    InstallInfo,
+    ModelSettings,
+    Site,
+    Token,
+)
+from .timeseries import TimeSeries
+
+__all__ = [
+    "__version__",
+    # client and configuration
+    "LocusClient",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "RetryPolicy",
+    "Timeouts",
+    "ClientStats",
+    "set_testing",
+    "testing",
+    # authentication
+    "TokenProvider",
+    "PasswordGrant",
+    "RefreshTokenGrant",
+    "ClientCredentialsGrant",
+    "BearerToken",
+    # limiting
+    "Limiter",
+    "LocalLimiter",
+    "Priority",
+    # models
+    "Aggregation",
+    "Alert",
+    "BaseField",
+    "Client",
+    "Component",
+    "FieldParameter",
+    "Granularity",
+    "InstallInfo",
+    "ModelSettings",
+    "Site",
+    "Token",
+    "TimeSeries",
+    "Window",
+    # errors
+    "LocusError",
+    "UsageError",
+    "InvalidArgumentType",
+    "TransportError",
+    "TimeoutError",
+    "APIError",
+    "BadRequest",
+    "ValidationFailed",
+    "AuthenticationError",
+    "PermissionDenied",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "ResponseDecodeError",
+]

@@ -1,0 +1,136 @@
+"""Our own request and response terms, so nothing above the transport speaks httpx.
+
+Owns: the ``Request``/``Response`` value types, query-string encoding, base-URL checks and
+secret redaction. Must never: do I/O, read a clock, or import httpx.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from ..errors import UsageError
+
+__all__ = [
+    "MAX_URL_LENGTH",
+    "Request",
+    "Response",
+    "check_base_url",
+    "encode_query",
+    "redact",
+]
+
+#: Longest path+query we will send; longer ones are refused before any I/O.
+MAX_URL_LENGTH: Final = 8192
+
+# Characters left as they are in query values: readable times (``12:00:00``), comma lists
+# (``W_avg,Wh_sum``) and zone names (``US/Pacific``) keep the reference's look; everything
+# else, ``%`` first of all (the documented wildcard must arrive as ``%25``), is escaped.
+_QUERY_SAFE: Final = ",:/"
+
+
+def encode_query(params: Iterable[tuple[str, str]]) -> str:
+    """Percent-encode ``params`` in order: space is ``%20``, ``%`` is ``%25``, never ``+``."""
+    return "&".join(
+        f"{quote(name, safe='')}={quote(value, safe=_QUERY_SAFE)}" for name, value in params
+    )
+
+
+@attrs.frozen
+class Request:
+    """One HTTP exchange to make, relative to the client's base URL.
+
+    ``retry_safe``: may be sent again after it possibly reached the server (GETs, token
+    grants). A request that is not retry-safe is only re-sent when the server certainly did
+    not act on it (429, or a connection that never opened).
+    ``authenticate``: needs the provider's credentials (the token endpoint does not).
+    ``sensitive``: request or response carries secrets (token grants); never logged or quoted.
+    """
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    content: bytes = attrs.field(default=b"", repr=False)
+    retry_safe: bool = True
+    authenticate: bool = True
+    sensitive: bool = False
+
+    @property
+    def target(self) -> str:
+        """Path plus encoded query, exactly as it goes on the wire."""
+        query = encode_query(self.params)
+        return f"{self.path}?{query}" if query else self.path
+
+    @property
+    def label(self) -> str:
+        """``METHOD /path`` for messages and logs (no query, no headers, no body)."""
+        return f"{self.method} {self.path}"
+
+    def with_headers(self, *extra: tuple[str, str]) -> Request:
+        """A copy with ``extra`` headers appended."""
+        return attrs.evolve(self, headers=self.headers + extra)
+
+
+@attrs.frozen
+class Response:
+    """A complete HTTP response: status, lower-cased headers, the decoded body bytes."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes = attrs.field(repr=False)
+    request: Request
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, *, allow_insecure_http: bool = False) -> str:
+    """Validate a base URL and return it without a trailing slash.
+
+    Needs a scheme and a host. ``http://`` is accepted only for loopback hosts unless
+    ``allow_insecure_http`` is set, because credentials would travel in clear.
+    """
+    if not isinstance(url, str) or not url:
+        raise UsageError(
+            "base_url must be a non-empty string such as 'https://api.locusenergy.com'"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(
+            f"base_url {url!r} needs an http:// or https:// scheme "
+            "(for example 'https://api.locusenergy.com')"
+        )
+    if not parts.hostname:
+        raise UsageError(f"base_url {url!r} has no host")
+    if parts.query or parts.fragment:
+        raise UsageError(f"base_url {url!r} must not carry a query or fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise UsageError(
+            f"base_url {url!r} uses plain http to a non-loopback host; credentials would travel "
+            "in clear. Use https, or pass allow_insecure_http=True if you really mean it"
+        )
+    return url.rstrip("/")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret (longest first) with ``***``."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,185 @@
+"""Per-credential concurrency: how many requests may be on the wire at once.
+
+Owns: the ``Limiter`` interface every client request goes through, and ``LocalLimiter``:
+strict FIFO within a priority, interactive before background, a shared pause after a 429,
+and a capacity that may change at run time (the adaptive limit changes it).
+
+Rules it keeps:
+* A released slot is handed directly to the oldest waiter of the most urgent priority, so a
+  newcomer can never overtake a waiter (no barging) and FIFO is exact.
+* A waiter cancelled after it was handed a slot passes the slot on; a waiter cancelled before
+  leaves the queue. Either way capacity is never lost.
+* During a pause (after a 429) every slot holder waits out the pause before sending: nobody
+  can use the allowance then, so holding the slot costs nothing and keeps the order.
+Must never: sleep except for a pause, or know anything about HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.lowlevel
+
+from .errors import InvalidArgumentType, UsageError
+
+__all__ = ["Limiter", "LocalLimiter", "Priority"]
+
+
+class Priority(enum.IntEnum):
+    """Queue lanes: lower value is served first."""
+
+    INTERACTIVE = 0
+    BACKGROUND = 1
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What the client needs from a concurrency limiter (local, adaptive or Redis-backed)."""
+
+    @property
+    def capacity(self) -> int:
+        """Requests allowed on the wire at once right now."""
+        ...
+
+    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[None]:
+        """Hold one slot for the body of the ``async with``."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every new send back for ``seconds`` (extends, never shortens, a pause)."""
+        ...
+
+    def record(self, *, rate_limited: bool, saturated: bool) -> None:
+        """Feedback after each response: was it a 429, were all slots busy when it was sent."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources (connections of a distributed limiter)."""
+        ...
+
+
+class _Waiter:
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.granted = False
+
+
+def check_capacity(value: object, name: str = "max_concurrency") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise UsageError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+class LocalLimiter:
+    """An in-process limiter for one credential. Share one instance between clients that
+    share a credential; use ``RedisLimiter`` when processes share it."""
+
+    def __init__(
+        self,
+        capacity: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._capacity = check_capacity(capacity)
+        self._in_use = 0
+        self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
+        self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(capacity={self._capacity}, in_use={self._in_use}, waiting={self.waiting})"
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def in_use(self) -> int:
+        """Slots held right now."""
+        return self._in_use
+
+    @property
+    def waiting(self) -> int:
+        """Callers queued for a slot."""
+        return sum(len(q) for q in self._queues.values())
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    def set_capacity(self, capacity: int) -> None:
+        """Change the allowance; waiters are admitted at once if it grew."""
+        self._capacity = check_capacity(capacity, "capacity")
+        while self._in_use < self._capacity and self._hand_off():
+            self._in_use += 1
+
+    def _next_waiter(self) -> _Waiter | None:
+        for priority in Priority:
+            queue = self._queues[priority]
+            if queue:
+                return queue.popleft()
+        return None
+
+    def _hand_off(self) -> bool:
+        waiter = self._next_waiter()
+        if waiter is None:
+            return False
+        waiter.granted = True
+        waiter.event.set()
+        return True
+
+    async def _acquire(self, priority: Priority) -> None:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if self._in_use < self._capacity and not self.waiting:
+            self._in_use += 1
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return
+        waiter = _Waiter()
+        self._queues[priority].append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.granted:
+                self._release()  # it was ours already: pass it on
+            else:
+                self._queues[priority].remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        if self._in_use > self._capacity or not self._hand_off():
+            self._in_use -= 1
+
+    @asynccontextmanager
+    async def _slot(self, priority: Priority) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            while (left := self._paused_until - self._clock()) > 0:
+                await self._sleep(left)
+            yield
+        finally:
+            self._release()
+
+    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[None]:
+        return self._slot(Priority(priority))
+
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def record(self, *, rate_limited: bool, saturated: bool) -> None:
+        """A fixed limiter ignores feedback."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,254 @@
+"""The provider-neutral shell: limiter, credentials, retries and stats around the transport.
+
+Owns: one logical call = (wait for a slot -> authorize -> send -> release the slot) ->
+decipher -> decode, repeated under the retry policy. A 401 is retried once after the
+authenticator drops the token; a 429 pauses the whole credential (the limiter) instead of
+each queued request finding it out alone. Slots are held only while the exchange is on the
+wire (plus a token grant made for it), never while decoding or waiting to retry.
+
+Both providers (Locus and SolarNetwork) run on this class; each brings an ``Authenticator``
+and a ``decipher`` function. Must never: import httpx, or log a header, a body or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
+
+import anyio
+import cattrs
+import tenacity
+
+from ._core.http import Request, Response, redact
+from ._core.retrying import is_retryable
+from ._limiter import Limiter, Priority
+from ._retry import AttemptLog, RetryPolicy, make_stop, make_wait
+from ._stats import ClientStats
+from ._transport import Transport
+from .errors import APIError, LocusError, RateLimited, TransportError
+
+__all__ = ["AuthContext", "Authenticator", "Session"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("locus_async")
+
+Decipher = Callable[[Response, float, Iterable[str]], None]
+
+
+class AuthContext(Protocol):
+    """What an authenticator may use while it holds the caller's slot."""
+
+    converter: cattrs.Converter
+
+    async def exchange(self, request: Request) -> Response:
+        """Send ``request`` now, inside the slot already held (token grants)."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+    def note_grant(self, kind: str) -> None: ...
+
+
+class Authenticator(Protocol):
+    """Adds credentials to requests (OAuth bearer tokens, SNWS2 signatures...)."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value it holds now, so logs and errors can redact them."""
+        ...
+
+    async def authorize(self, request: Request, ctx: AuthContext) -> Request: ...
+
+    async def on_unauthorized(self, sent: Request, ctx: AuthContext) -> bool:
+        """After a 401 for ``sent``: True to retry once with fresh credentials."""
+        ...
+
+
+class Session:
+    """Sends Requests for one credential. Shared by every request of a client."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        limiter: Limiter,
+        authenticator: Authenticator | None,
+        decipher: Decipher,
+        converter: cattrs.Converter,
+        retry: RetryPolicy | None = None,
+        stats: ClientStats | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.transport = transport
+        self.limiter = limiter
+        self.authenticator = authenticator
+        self.converter = converter
+        self.retry = retry or RetryPolicy()
+        self.stats = stats or ClientStats(started=clock())
+        self._decipher = decipher
+        self._clock = clock
+        self._wall = wall
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._rate_limit_streak = 0
+
+    # -- AuthContext ------------------------------------------------------------------
+
+    def monotonic(self) -> float:
+        return self._clock()
+
+    def wall(self) -> float:
+        return self._wall()
+
+    def note_grant(self, kind: str) -> None:
+        self.stats.token_grants[kind] += 1
+
+    async def exchange(self, request: Request) -> Response:
+        """Put one request on the wire (the caller holds a slot) and count it."""
+        stats = self.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        started = self._clock()
+        try:
+            response = await self.transport.send(request)
+        except TransportError:
+            stats.transport_errors += 1
+            raise
+        finally:
+            stats.in_flight -= 1
+            stats.busy_seconds += self._clock() - started
+        stats.responses[response.status_code] += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s -> %d in %.3f s", request.label, response.status_code, self._clock() - started
+            )
+        return response
+
+    # -- secrets ----------------------------------------------------------------------
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.authenticator.secrets() if self.authenticator is not None else ()
+
+    def _redacted(self, exc: BaseException) -> BaseException:
+        """``exc`` with any secret scrubbed from its message (APIError keeps its type)."""
+        secrets = self.secrets()
+        text = str(exc)
+        clean = redact(text, secrets)
+        if clean == text:
+            return exc
+        if isinstance(exc, APIError):
+            exc.message = redact(exc.message, secrets)
+        exc.args = (clean,)
+        return exc
+
+    # -- one call ---------------------------------------------------------------------
+
+    async def call(
+        self,
+        request: Request,
+        decode: Callable[[Response], T],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> T:
+        """Send ``request`` under the retry policy and return ``decode(response)``."""
+        self.transport.check(request)
+        log = AttemptLog()
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, RateLimited):
+                log.rate_limited += 1
+            else:
+                log.other += 1
+            return is_retryable(exc, retry_safe=request.retry_safe, sent=log.sent)
+
+        retrying = tenacity.AsyncRetrying(
+            stop=make_stop(self.retry, log),
+            wait=make_wait(self.retry, log, self._rng),
+            retry=tenacity.retry_if_exception(retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=self._before_retry,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    log.sent = False
+                    response = await self._attempt(request, priority, log)
+                    result = decode(response)
+        except LocusError as exc:
+            raise self._redacted(exc) from None
+        return result
+
+    def _before_retry(self, state: tenacity.RetryCallState) -> None:
+        self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        reason = redact(str(exc), self.secrets()) if exc is not None else "unknown"
+        logger.warning(
+            "retrying (attempt %d) in %.2f s after %s: %s",
+            state.attempt_number + 1,
+            wait,
+            type(exc).__name__,
+            reason,
+        )
+
+    async def _attempt(self, request: Request, priority: Priority, log: AttemptLog) -> Response:
+        """One attempt: at most two exchanges when the first meets a 401."""
+        limiter = self.limiter
+        for auth_round in (0, 1):
+            queued = self._clock()
+            async with limiter.slot(priority):
+                self.stats.queued_seconds += self._clock() - queued
+                saturated = getattr(limiter, "in_use", 0) >= limiter.capacity
+                sendable = request
+                if request.authenticate and self.authenticator is not None:
+                    try:
+                        sendable = await self.authenticator.authorize(request, self)
+                    except RateLimited as exc:  # the token endpoint is rate limited too
+                        await self._pause_credential(exc.retry_after, exc.request)
+                        raise
+                log.sent = True
+                response = await self.exchange(sendable)
+            status = response.status_code
+            limiter.record(rate_limited=status == 429, saturated=saturated)
+            if (
+                status == 401
+                and auth_round == 0
+                and request.authenticate
+                and self.authenticator is not None
+                and await self.authenticator.on_unauthorized(sendable, self)
+            ):
+                continue
+            if status != 429:
+                self._rate_limit_streak = 0
+            try:
+                self._decipher(response, self._wall(), self.secrets())
+            except RateLimited as exc:
+                await self._pause_credential(exc.retry_after, exc.request)
+                raise
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pause_credential(self, retry_after: float | None, label: str) -> None:
+        self.stats.rate_limited += 1
+        self._rate_limit_streak += 1
+        pause = self.retry.pause_seconds(self._rate_limit_streak, retry_after, self._rng.random())
+        logger.warning(
+            "429 from %s; pausing the credential for %.2f s (streak %d)",
+            label,
+            pause,
+            self._rate_limit_streak,
+        )
+        await self.limiter.pause(pause)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

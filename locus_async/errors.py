@@ -1,0 +1,164 @@
+"""Every exception this library raises on purpose.
+
+The tree (catch the narrowest one you can act on)::
+
+    LocusError                      root of everything below
+    ├── TransportError              no usable response: connect, timeout, dropped body
+    │   └── TimeoutError            connect/read/write/pool or whole-call deadline
+    ├── APIError                    the server answered with an error status
+    │   ├── BadRequest              400  (also 422 from SolarNetwork: ValidationFailed)
+    │   │   └── ValidationFailed    422  parameter or body rejected
+    │   ├── AuthenticationError     401  (and failed token grants)
+    │   ├── PermissionDenied        403  the token is fine, the entity is not yours
+    │   ├── NotFound                404
+    │   ├── RateLimited             429  carries ``retry_after`` (seconds) when known
+    │   └── ServerError             5xx
+    ├── ResponseDecodeError         body unreadable or off-schema; names the JSON path
+    └── UsageError (ValueError)     bad arguments, raised before any network I/O
+        └── InvalidArgumentType (TypeError)
+
+Rules this module keeps: no exception holds a credential, a token or a request body;
+messages name the request by method and path only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequest",
+    "InvalidArgumentType",
+    "LocusError",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "ResponseDecodeError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "UsageError",
+    "ValidationFailed",
+]
+
+import builtins
+
+
+class LocusError(Exception):
+    """Root of every error raised by locus_async."""
+
+
+class UsageError(LocusError, ValueError):
+    """The call itself is wrong (bad ids, ranges, time zones, fields...); nothing was sent."""
+
+
+class InvalidArgumentType(UsageError, TypeError):
+    """An argument has the wrong type; nothing was sent."""
+
+
+class TransportError(LocusError):
+    """No usable HTTP response: connection refused or reset, timeout, body cut off.
+
+    ``request`` is ``"METHOD /path"`` of the exchange that failed (headers and bodies are
+    never included). ``request_sent`` is False when the request certainly never reached the
+    server (the connection did not open), which makes any request safe to send again.
+    """
+
+    def __init__(self, message: str, *, request: str = "", request_sent: bool = True) -> None:
+        where = f" ({request})" if request else ""
+        super().__init__(f"{message}{where}")
+        self.request = request
+        self.request_sent = request_sent
+
+
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """A connect, read, write, pool or whole-call deadline expired."""
+
+
+class APIError(LocusError):
+    """The server answered with an error status.
+
+    Attributes: ``status_code``; ``message`` (the server's message, secrets redacted);
+    ``code`` (a provider error code when the body has one, e.g. SolarNetwork ``DAO.00102``);
+    ``request`` (``"METHOD /path"``); ``retry_after`` (seconds, when the server said).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request: str = "",
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.request = request
+        self.code = code
+        self.retry_after = retry_after
+        where = f" ({request})" if request else ""
+        coded = f" [{code}]" if code else ""
+        super().__init__(f"HTTP {status_code}{coded}: {message}{where}")
+
+
+class BadRequest(APIError):
+    """400: the server rejected the request's parameters."""
+
+
+class ValidationFailed(BadRequest):
+    """422: a parameter or body was rejected (SolarNetwork ``VAL.*``/``DAO.*`` codes)."""
+
+
+class AuthenticationError(APIError):
+    """401, or a token grant that failed: the credentials or token are not accepted."""
+
+
+class PermissionDenied(APIError):
+    """403: authenticated, but the entity is not yours. Never retried, never re-authenticated."""
+
+
+class NotFound(APIError):
+    """404: no such entity."""
+
+
+class RateLimited(APIError):
+    """429: too many requests for this credential. ``retry_after`` is in seconds, or None."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 429,
+        request: str = "",
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, request=request, code=code, retry_after=retry_after
+        )
+
+
+class ServerError(APIError):
+    """5xx: the server failed."""
+
+
+class ResponseDecodeError(LocusError):
+    """The body could not be read (not JSON, truncated, bad gzip) or does not fit the schema.
+
+    ``path`` is the JSON path of the first problem (``$`` for the whole body), ``problems``
+    every problem found as ``"description @ path"`` strings.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        problems: tuple[str, ...] = (),
+        request: str = "",
+    ) -> None:
+        where = f" ({request})" if request else ""
+        super().__init__(f"{message}{where}")
+        self.path = path
+        self.problems = problems
+        self.request = request

@@ -1,0 +1,42 @@
+"""Developer sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``demo``.
+
+Tool versions are pinned in pyproject.toml's extras (``test``, ``lint``, ``typecheck``);
+each session installs the package with the extra it needs into a fresh virtualenv.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (unit, respx, simulator integration, loopback sockets, CLI)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark, printing the tables recorded in benchmarks/RESULTS.md."""
+    session.install("-e", ".[test]")
+    for script in ("bench_client.py", "bench_simulator.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -1,0 +1,83 @@
+"""The public API: everything public is re-exported from locus_async, and only that."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+import locus_async
+
+# Modules whose ``__all__`` is public API and must be re-exported from the package root.
+PUBLIC_MODULES = ["locus_async.errors", "locus_async.models", "locus_async.timeseries"]
+# Public names of private shell modules that users need.
+SHELL_NAMES = {
+    "locus_async._limiter": {"Limiter", "LocalLimiter", "Priority"},
+    "locus_async._oauth": {
+        "BearerToken",
+        "ClientCredentialsGrant",
+        "PasswordGrant",
+        "RefreshTokenGrant",
+        "TokenProvider",
+    },
+    "locus_async._retry": {"RetryPolicy", "set_testing", "testing"},
+    "locus_async._transport": {"Timeouts"},
+    "locus_async._stats": {"ClientStats"},
+}
+
+
+def test_all_names_exist() -> None:
+    """Every name in __all__ is importable from the package."""
+    for name in locus_async.__all__:
+        assert hasattr(locus_async, name), name
+    assert len(locus_async.__all__) == len(set(locus_async.__all__))
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_public_modules_are_re_exported(module_name: str) -> None:
+    """Whatever a public module exports, the package exports too."""
+    module = importlib.import_module(module_name)
+    missing = set(module.__all__) - set(locus_async.__all__)
+    assert not missing, f"{module_name} exports {sorted(missing)} but locus_async does not"
+
+
+@pytest.mark.parametrize(("module_name", "names"), SHELL_NAMES.items())
+def test_shell_names_are_re_exported(module_name: str, names: set[str]) -> None:
+    """Public faces of private shell modules are reachable from the package root."""
+    module = importlib.import_module(module_name)
+    for name in names:
+        assert getattr(locus_async, name) is getattr(module, name)
+
+
+def test_every_error_class_is_exported() -> None:
+    """No exception class of the tree is left out of __all__."""
+    from locus_async import errors
+
+    classes = {
+        name
+        for name, value in vars(errors).items()
+        if inspect.isclass(value)
+        and issubclass(value, Exception)
+        and value.__module__ == errors.__name__
+    }
+    assert classes <= set(locus_async.__all__)
+
+
+def test_client_is_exported() -> None:
+    """The client class and its default URL are public."""
+    assert {"LocusClient", "DEFAULT_BASE_URL"} <= set(locus_async.__all__)
+
+
+def test_star_import() -> None:
+    """``from locus_async import *`` binds exactly __all__."""
+    namespace: dict[str, object] = {}
+    exec("from locus_async import *", namespace)  # noqa: S102 - testing the import itself
+    assert set(namespace) - {"__builtins__"} == set(locus_async.__all__)
+
+
+def test_usage_errors_are_value_errors() -> None:
+    """Misuse is catchable as ValueError (and wrong types as TypeError)."""
+    assert issubclass(locus_async.UsageError, ValueError)
+    assert issubclass(locus_async.InvalidArgumentType, TypeError)
+    assert issubclass(locus_async.UsageError, locus_async.LocusError)
