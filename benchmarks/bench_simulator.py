@@ -72,6 +72,7 @@ def build_ms(path: str, query: str, *, warm: bool, repeats: int = 7) -> tuple[fl
         request = SimRequest("GET", path, query, {"authorization": f"Bearer {token}"})
         if warm:
             core.handle(request)
+            core.clear_response_cache()  # warm minute data, but build the answer again
         started = time.perf_counter()
         response = core.handle(request)
         best = min(best, (time.perf_counter() - started) * 1000)

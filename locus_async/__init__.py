@@ -50,7 +50,7 @@ from .models import (
     Site,
     Token,
 )
-from .timeseries import TimeSeries
+from .timeseries import TimeSeries, WindowStream
 
 __all__ = [
     "__version__",
@@ -86,6 +86,7 @@ __all__ = [
     "Site",
     "Token",
     "TimeSeries",
+    "WindowStream",
     "Window",
     # errors
     "LocusError",

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
+import anyio.to_thread
 import cattrs
 import tenacity
 
@@ -99,6 +101,10 @@ class Session:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._rate_limit_streak = 0
+        #: Bodies at least this large are decoded in a worker thread.
+        self.offload_bytes = 64 * 1024
+        #: One decoding thread at a time: more would only fight the event loop for the GIL.
+        self._decoders: anyio.CapacityLimiter | None = None
 
     # -- AuthContext ------------------------------------------------------------------
 
@@ -183,10 +189,21 @@ class Session:
                 with attempt:
                     log.sent = False
                     response = await self._attempt(request, priority, log)
-                    result = decode(response)
+                    result = await self._decode(decode, response)
         except LocusError as exc:
             raise self._redacted(exc) from None
         return result
+
+    async def _decode(self, decode: Callable[[Response], T], response: Response) -> T:
+        """Decode outside the slot. Large bodies are decoded in a worker thread, so the event
+        loop stays free: the caller that got the slot can put its request on the wire (the
+        allowance never idles behind our parsing) and your app stays responsive."""
+        if len(response.content) >= self.offload_bytes:
+            if self._decoders is None:
+                self._decoders = anyio.CapacityLimiter(1)
+            return await anyio.to_thread.run_sync(decode, response, limiter=self._decoders)
+        await anyio.lowlevel.checkpoint()
+        return decode(response)
 
     def _before_retry(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1

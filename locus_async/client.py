@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -60,7 +60,7 @@ from .models import (
     ModelSettings,
     Site,
 )
-from .timeseries import TimeSeries, fetch_series, iter_series, run_bounded
+from .timeseries import TimeSeries, WindowStream, fetch_series, run_bounded
 
 if TYPE_CHECKING:
     import ssl
@@ -302,18 +302,21 @@ class LocusClient:
         query: DataQuery,
         validate: bool | None,
         priority: Priority,
-    ) -> AsyncIterator[TimeSeries]:
-        windows = self._windows(query)
-        path = f"{API_PREFIX}/{kind}/{entity_id}/data"
+    ) -> WindowStream:
         check = self.validate_fields if validate is None else validate
 
-        async def stream() -> AsyncIterator[TimeSeries]:
+        async def before() -> None:
             if check:
                 await self._check_fields(kind, entity_id, query)
-            async for part in iter_series(self._session, path, query, windows, priority=priority):
-                yield part
 
-        return stream()
+        return WindowStream(
+            self._session,
+            f"{API_PREFIX}/{kind}/{entity_id}/data",
+            query,
+            self._windows(query),
+            priority=priority,
+            before=before,
+        )
 
     def plan(self, query: DataQuery) -> list[Window] | None:
         """The windows a data call for ``query`` would request (``None`` for latest)."""
@@ -629,10 +632,13 @@ class _DataResource(_Resource):
         field_params: Mapping[str, object] | None = None,
         validate: bool | None = None,
         priority: Priority = Priority.INTERACTIVE,
-    ) -> AsyncIterator[TimeSeries]:
+    ) -> WindowStream:
         """The same data one window at a time, in order, with bounded memory.
 
         Arguments are checked now (before any I/O); requests start on the first iteration.
+        ``async for part in ...`` fetches up to the allowance's worth of windows per step;
+        ``async with ... as stream: async for part in stream`` also prefetches while you
+        work on a window, keeping the slot busy (see ``WindowStream``).
         """
         ident = check_id(entity_id, self.id_name)
         query = self._query(

@@ -9,12 +9,13 @@ that), or keep more than ``allowance`` windows in memory when streaming.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import anyio
+import anyio.abc
 
 from ._core.http import Request, Response
 from ._core.query import DataQuery
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ["TimeSeries"]
+__all__ = ["TimeSeries", "WindowStream"]
 
 
 class TimeSeries:
@@ -202,14 +203,9 @@ async def fetch_window(
     columns = await session.call(
         window_request(path, query, window), _decoder(query, window), priority=priority
     )
-    if len(columns) > 1 and not _strictly_increasing(columns):
-        columns = merge_columns([columns], query.fields)
-    return TimeSeries(columns, tz=query.tz, gran=query.gran, requests=1)
-
-
-def _strictly_increasing(columns: Columns) -> bool:
-    ts, ids = columns.ts, columns.ids
-    return all((ts[i], ids[i]) < (ts[i + 1], ids[i + 1]) for i in range(len(ts) - 1))
+    return TimeSeries(
+        merge_columns([columns], query.fields), tz=query.tz, gran=query.gran, requests=1
+    )
 
 
 async def run_bounded(
@@ -266,34 +262,118 @@ async def fetch_series(
     return TimeSeries.concat(done)
 
 
-async def iter_series(
-    session: Session,
-    path: str,
-    query: DataQuery,
-    windows: Sequence[Window] | None,
-    *,
-    priority: Priority = Priority.INTERACTIVE,
-) -> AsyncIterator[TimeSeries]:
-    """Windows in order, fetched in batches of the allowance: at most that many in memory.
+class WindowStream:
+    """Per-window results of a data call, in time order, with bounded memory.
 
-    No task outlives a step of the iteration, so breaking out of ``async for`` early is
-    always safe.
+    ``async for part in stream`` fetches up to the allowance's worth of windows at a time
+    and holds no task between steps, so breaking out early is always safe. Inside
+    ``async with stream:`` it also prefetches in the background, so the limiter slot stays
+    busy while you process a window; at most ``allowance + 1`` windows are fetched ahead of
+    the one you hold. Leaving the ``async with`` block cancels what is still in flight.
     """
-    if windows is None:
-        yield await fetch_window(session, path, query, None, priority)
-        return
-    start = 0
-    while start < len(windows):
-        batch = windows[start : start + max(1, session.limiter.capacity)]
-        results: list[TimeSeries | None] = [None] * len(batch)
 
-        async def job(
-            index: int, batch: Sequence[Window] = batch, results: list[TimeSeries | None] = results
-        ) -> None:
-            results[index] = await fetch_window(session, path, query, batch[index], priority)
+    def __init__(
+        self,
+        session: Session,
+        path: str,
+        query: DataQuery,
+        windows: Sequence[Window] | None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        before: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._session = session
+        self._path = path
+        self._query = query
+        self._windows: Sequence[Window | None] = [None] if windows is None else windows
+        self._priority = priority
+        self._before = before
+        self._next = 0  # index of the next window handed out
+        self._buffer: list[TimeSeries] = []
+        self._group: anyio.abc.TaskGroup | None = None
+        self._ready: dict[int, anyio.Event] = {}
+        self._results: dict[int, TimeSeries | BaseException] = {}
+        self._room: anyio.Semaphore | None = None
 
-        await run_bounded(len(batch), len(batch), job)
-        for result in results:
-            assert result is not None
-            yield result
-        start += len(batch)
+    def __len__(self) -> int:
+        """How many windows (requests) the stream will fetch."""
+        return len(self._windows)
+
+    def __aiter__(self) -> WindowStream:
+        return self
+
+    async def _fetch(self, index: int) -> TimeSeries:
+        window = self._windows[index]
+        return await fetch_window(self._session, self._path, self._query, window, self._priority)
+
+    async def __anext__(self) -> TimeSeries:
+        if self._before is not None:
+            before, self._before = self._before, None
+            await before()
+        if self._next >= len(self._windows):
+            raise StopAsyncIteration
+        if self._group is not None:
+            return await self._take_prefetched()
+        if not self._buffer:
+            first = self._next
+            size = min(max(1, self._session.limiter.capacity), len(self._windows) - first)
+            results: list[TimeSeries | None] = [None] * size
+
+            async def job(offset: int) -> None:
+                results[offset] = await self._fetch(first + offset)
+
+            await run_bounded(size, size, job)
+            self._buffer = [r for r in results if r is not None]
+        self._next += 1
+        return self._buffer.pop(0)
+
+    async def _take_prefetched(self) -> TimeSeries:
+        index = self._next
+        await self._event(index).wait()
+        self._next += 1
+        result = self._results.pop(index)
+        del self._ready[index]
+        assert self._room is not None
+        self._room.release()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def _produce(self, group: anyio.abc.TaskGroup) -> None:
+        assert self._room is not None
+        for index in range(self._next, len(self._windows)):
+            await self._room.acquire()
+            group.start_soon(self._prefetch, index)
+
+    async def _prefetch(self, index: int) -> None:
+        try:
+            self._results[index] = await self._fetch(index)
+        except Exception as exc:  # delivered to the consumer, in order
+            self._results[index] = exc
+        finally:
+            self._event(index).set()
+
+    def _event(self, index: int) -> anyio.Event:
+        """The "window ``index`` is done" event, made by whichever side asks first."""
+        event = self._ready.get(index)
+        if event is None:
+            event = self._ready[index] = anyio.Event()
+        return event
+
+    async def __aenter__(self) -> WindowStream:
+        if self._before is not None:
+            before, self._before = self._before, None
+            await before()
+        self._room = anyio.Semaphore(max(1, self._session.limiter.capacity) + 1)
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        group.start_soon(self._produce, group)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        group, self._group = self._group, None
+        if group is None:
+            return None
+        group.cancel_scope.cancel()
+        return await group.__aexit__(*exc_info)  # type: ignore[arg-type]

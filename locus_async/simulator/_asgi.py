@@ -24,7 +24,7 @@ import anyio
 import attrs
 import orjson
 
-from ._core import SimRequest, SimResponse, SimulatorCore, error_response
+from ._core import SimRequest, SimResponse, SimulatorCore, _ByteBoundedCache, error_response
 
 __all__ = ["Faults", "SimulatorApp"]
 
@@ -90,6 +90,7 @@ class SimulatorApp:
         self.core = core
         self.faults = faults or Faults()
         self._seen: Counter[str] = Counter()
+        self._gzipped = _ByteBoundedCache(32 * 1024 * 1024)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -168,6 +169,18 @@ class SimulatorApp:
             stats.in_flight[name] -= 1
         return response, drop
 
+    def _compressed(self, response: SimResponse) -> bytes:
+        """gzip of the body, reused for answers that cannot change."""
+        key = response.cache_key
+        if key is not None:
+            cached = self._gzipped.get(key)
+            if cached is not None:
+                return cached[0]
+        body = gzip.compress(response.body, compresslevel=1)
+        if key is not None:
+            self._gzipped.put(key, body)
+        return body
+
     async def _send(
         self, send: Send, request: SimRequest, response: SimResponse, *, drop: bool
     ) -> None:
@@ -177,14 +190,14 @@ class SimulatorApp:
         body = response.body
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         if "gzip" in (request.header("accept-encoding") or "") and len(body) > 256:
-            body = gzip.compress(body, compresslevel=1)
+            body = self._compressed(response)
             headers.append((b"content-encoding", b"gzip"))
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         if drop and len(body) > 1:
-            # Half the body, then the connection ends: the client must notice.
-            await send(
-                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
-            )
+            # Half the body after a Content-Length promising all of it. Over sockets the
+            # server then aborts the connection (too little data); in process the client
+            # gets a truncated body. Either way the client must notice.
+            await send({"type": "http.response.body", "body": body[: len(body) // 2]})
             return
         await send({"type": "http.response.body", "body": body})

@@ -14,7 +14,7 @@ import math
 import random
 import re
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -108,6 +108,36 @@ class SimResponse:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
+    #: Set on answers that never change (data wholly in the past): adapters may reuse
+    #: work keyed on it, such as the compressed body.
+    cache_key: str | None = None
+
+
+class _ByteBoundedCache:
+    """An LRU of byte strings bounded by their total size."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[str, tuple[bytes, Any]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[bytes, Any] | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: str, body: bytes, extra: Any = None) -> None:
+        if len(body) > self.limit // 4:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.size -= len(old[0])
+        self._items[key] = (body, extra)
+        self.size += len(body)
+        while self.size > self.limit:
+            _, (evicted, _) = self._items.popitem(last=False)
+            self.size -= len(evicted)
 
 
 @attrs.define
@@ -233,6 +263,8 @@ class SimulatorCore:
         self._refresh: dict[str, Account] = {}
         self._token_counter = 0
         self._alert_cache: dict[int, list[_Alert]] = {}
+        #: Data answers over past ranges, reused when the same request comes again.
+        self._responses = _ByteBoundedCache(64 * 1024 * 1024)
 
     # ------------------------------------------------------------------ accounts & tokens
 
@@ -354,11 +386,41 @@ class SimulatorCore:
         if suffix not in _ENDPOINTS[kind]:
             return error_response(404, "Not found")
         handler = getattr(self, f"_{kind}_{suffix}")
+        params = dict(request.params)
+        cache_key = self._cache_key(suffix, record.account, request, params)
+        if cache_key is not None:
+            cached = self._responses.get(cache_key)
+            if cached is not None:
+                body_bytes, window = cached
+                self.stats.data_windows.append(window)
+                return SimResponse(200, body_bytes, cache_key=cache_key)
         try:
-            body = handler(ident, dict(request.params), request)
+            body = handler(ident, params, request)
         except _Reject as rejection:
             return error_response(rejection.status, rejection.message)
-        return _json(200, {"statusCode": 200, **self._extra(body)})
+        response = _json(200, {"statusCode": 200, **self._extra(body)})
+        if cache_key is not None:
+            self._responses.put(cache_key, response.body, self.stats.data_windows[-1])
+            return SimResponse(200, response.body, cache_key=cache_key)
+        return response
+
+    def clear_response_cache(self) -> None:
+        """Forget cached answers (the minute data stays cached)."""
+        self._responses = _ByteBoundedCache(self._responses.limit)
+
+    def _cache_key(
+        self, suffix: str, account: Account, request: SimRequest, params: dict[str, str]
+    ) -> str | None:
+        """A key for data answers that cannot change: their whole range lies in the past."""
+        if suffix not in ("data", "sites_data") or params.get("gran") == "latest":
+            return None
+        try:
+            end = parse_local(params.get("end") or "", ZoneInfo(params.get("tz") or ""))
+        except (ValueError, ZoneInfoNotFoundError, OSError):
+            return None
+        if end >= self.clock() - 86_400:
+            return None
+        return f"{account.client_id} {request.path}?{request.query}"
 
     def _extra(self, body: dict[str, Any]) -> dict[str, Any]:
         if not self.unknown_fields:

@@ -353,3 +353,21 @@ async def test_expired_tokens_get_401(clock_sim: tuple[Simulator, list[float]]) 
 def clock_sim() -> tuple[Simulator, list[float]]:
     now = [1_700_000_000.0]
     return Simulator(token_lifetime=60, clock=lambda: now[0]), now
+
+
+async def test_repeated_past_requests_are_served_from_cache(
+    sim: Simulator, raw: httpx.AsyncClient
+) -> None:
+    """The same past-range data request twice: same body, counted twice, computed once."""
+    url = "/v3/components/54369/data?fields=Wh_sum&start=2024-05-01T00:00:00&end=2024-05-03T00:00:00&tz=UTC&gran=5min"
+    first = await raw.get(url)
+    cached = sim.core._responses.size
+    second = await raw.get(url)
+    assert first.content == second.content
+    assert len(sim.stats.data_windows) == 2
+    assert cached > 0
+    assert sim.core._responses.size == cached
+    today = datetime.now().strftime("%Y-%m-%dT00:00:00")
+    recent = f"/v3/components/54369/data?fields=Wh_sum&start={today}&end={today[:10]}T01:00:00&tz=UTC&gran=5min"
+    assert (await raw.get(recent)).status_code == 200
+    assert sim.core._responses.size == cached  # ranges touching today are not cached
