@@ -20,6 +20,7 @@ from ._retry import RetryPolicy, set_testing, testing
 from ._stats import ClientStats
 from ._transport import Timeouts
 from ._version import __version__
+from .backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec, WindowFailure
 from .client import DEFAULT_BASE_URL, LocusClient
 from .errors import (
     APIError,
@@ -63,6 +64,12 @@ __all__ = [
     "ClientStats",
     "set_testing",
     "testing",
+    # backfills
+    "Backfill",
+    "BackfillSpec",
+    "BackfillProgress",
+    "BackfillResult",
+    "WindowFailure",
     # authentication
     "TokenProvider",
     "PasswordGrant",

@@ -218,6 +218,17 @@ class LocusClient:
         """Close the connection pool (a limiter you passed in stays yours to close)."""
         await self._session.aclose()
 
+    async def authenticate(self) -> str:
+        """Make sure the credentials work now: obtain (or refresh) a token if the provider
+        can, without calling any API endpoint. Returns the provider's kind
+        (``"password"``, ``"client_credentials"``...). A fixed bearer token cannot be
+        checked this way; it is accepted as is.
+        """
+        session = self._session
+        async with session.limiter.slot():
+            await self._auth.authorize(Request("GET", API_PREFIX), session)
+        return self._auth.kind
+
     # -- what every resource group uses -----------------------------------------------
 
     @property

@@ -64,9 +64,9 @@ class Account:
     """API credentials as an account manager issues them (one OAuth flow per account)."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = attrs.field(repr=False)
     username: str | None = None
-    password: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
     partner_ids: tuple[int, ...] = (111,)
     allowance: int | None = None  # None: the simulator's default
 

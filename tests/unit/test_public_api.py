@@ -10,7 +10,12 @@ import pytest
 import locus_async
 
 # Modules whose ``__all__`` is public API and must be re-exported from the package root.
-PUBLIC_MODULES = ["locus_async.errors", "locus_async.models", "locus_async.timeseries"]
+PUBLIC_MODULES = [
+    "locus_async.errors",
+    "locus_async.models",
+    "locus_async.timeseries",
+    "locus_async.backfill",
+]
 # Public names of private shell modules that users need.
 SHELL_NAMES = {
     "locus_async._limiter": {"Limiter", "LocalLimiter", "Priority"},
