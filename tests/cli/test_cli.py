@@ -429,6 +429,11 @@ def test_subprocess_backfill_with_debug_logs_leaks_no_secret(
             assert secret.encode() not in blob
 
 
+def _finished(out: Path) -> list[Path]:
+    """Finished window files (a ``.tmp-`` file being written when killed does not count)."""
+    return [p for p in out.glob("*.parquet") if not p.name.startswith(".")]
+
+
 @pytest.mark.sockets
 def test_sigkill_mid_backfill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     """SIGKILL the CLI a few windows in, run it again: same dataset, no duplicate (id, ts)."""
@@ -439,11 +444,11 @@ def test_sigkill_mid_backfill_then_resume_equals_an_uninterrupted_run(tmp_path: 
         killed = tmp_path / "killed"
         process = _subprocess([*args, "--out", str(killed)], server.url)
         deadline = time.monotonic() + 60
-        while len(list(killed.glob("*.parquet"))) < 3 and time.monotonic() < deadline:
+        while len(_finished(killed)) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-        written_before = len(list(killed.glob("*.parquet")))
+        written_before = len(_finished(killed))
         assert 3 <= written_before < 10
         resumed = _subprocess([*args, "--out", str(killed), "--json"], server.url)
         stdout, stderr = resumed.communicate(timeout=120)
