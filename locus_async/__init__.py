@@ -7,6 +7,8 @@ DST-safe windows, and returns typed objects. ``locus_async.simulator`` is a fait
 Locus server for tests and demos.
 """
 
+import logging as _logging
+
 from ._core.windows import DEFAULT_LIMITS, Window
 from ._limiter import Limiter, LocalLimiter, Priority
 from ._oauth import (
@@ -111,3 +113,7 @@ __all__ = [
     "ServerError",
     "ResponseDecodeError",
 ]
+
+# A library logs and lets the application decide where logs go: without this, Python's
+# last-resort handler would print our retry warnings to stderr on its own.
+_logging.getLogger("locus_async").addHandler(_logging.NullHandler())

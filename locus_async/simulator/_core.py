@@ -260,6 +260,8 @@ class SimulatorCore:
         self.physics = Physics(self.fleet, seed=seed)
         self.stats = SimulatorStats()
         self._tokens: dict[str, _AccessToken] = {}
+        #: Every access and refresh token ever issued (tests scan outputs for them).
+        self.issued_tokens: list[str] = []
         self._refresh: dict[str, Account] = {}
         self._token_counter = 0
         self._alert_cache: dict[int, list[_Alert]] = {}
@@ -306,6 +308,7 @@ class SimulatorCore:
         now = self.clock()
         access = self._new_secret("access")
         self._tokens[access] = _AccessToken(account, now + self.token_lifetime)
+        self.issued_tokens.append(access)
         body: dict[str, Any] = {
             "access_token": access,
             "issued_at": int(now),
@@ -315,6 +318,7 @@ class SimulatorCore:
         if with_refresh:
             refresh = self._new_secret("refresh")
             self._refresh[refresh] = account
+            self.issued_tokens.append(refresh)
             body["refresh_token"] = refresh
         return body
 

@@ -1,0 +1,604 @@
+"""Bad input: a typed error naming the problem, raised before any network I/O."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from locus_async import (
+    BearerToken,
+    InvalidArgumentType,
+    LocalLimiter,
+    LocusClient,
+    RetryPolicy,
+    Timeouts,
+    UsageError,
+)
+from locus_async.backfill import BackfillSpec
+from locus_async.cli import main
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
+
+
+class NoNetwork:
+    """An httpx transport that records every request it is (wrongly) asked to send."""
+
+    def __init__(self) -> None:
+        self.calls: list[httpx.Request] = []
+        self.transport = httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        return httpx.Response(500)
+
+
+def _client(net: NoNetwork, **kwargs: Any) -> LocusClient:
+    return LocusClient(
+        auth=BearerToken("tok-123456"), transport=net.transport, wall=lambda: NOW, **kwargs
+    )
+
+
+Case = Callable[[LocusClient], Awaitable[Any]]
+D = {"fields": "W_avg", "tz": "UTC", "gran": "hourly"}
+
+CASES: list[tuple[str, Case, type[Exception], str]] = [
+    (
+        "naive start, aware end",
+        lambda c: c.components.data(
+            1, start=datetime(2024, 1, 1), end=datetime(2024, 1, 2, tzinfo=UTC), **D
+        ),
+        UsageError,
+        "mix a naive and an aware",
+    ),
+    (
+        "aware start, naive end as strings",
+        lambda c: c.components.data(
+            1, start="2024-01-01T00:00:00+00:00", end="2024-01-02T00:00:00", **D
+        ),
+        UsageError,
+        "mix a naive and an aware",
+    ),
+    (
+        "start equals end",
+        lambda c: c.components.data(1, start="2024-01-01", end="2024-01-01", **D),
+        UsageError,
+        "must be before end",
+    ),
+    (
+        "start after end",
+        lambda c: c.components.data(1, start="2024-02-01", end="2024-01-01", **D),
+        UsageError,
+        "must be before end",
+    ),
+    (
+        "unknown granularity",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields="W_avg", tz="UTC", gran="2min"
+        ),
+        UsageError,
+        "unknown granularity '2min'",
+    ),
+    (
+        "granularity of the wrong type",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields="W_avg", tz="UTC", gran=5
+        ),
+        InvalidArgumentType,
+        "gran must be a string",
+    ),
+    (
+        "invalid time zone",
+        lambda c: c.components.data(
+            1,
+            start="2024-01-01",
+            end="2024-01-02",
+            fields="W_avg",
+            tz="Mars/Olympus",
+            gran="hourly",
+        ),
+        UsageError,
+        "not a known IANA time zone",
+    ),
+    (
+        "time zone path trick",
+        lambda c: c.components.data(
+            1,
+            start="2024-01-01",
+            end="2024-01-02",
+            fields="W_avg",
+            tz="../../etc/passwd",
+            gran="hourly",
+        ),
+        UsageError,
+        "not a valid IANA time zone",
+    ),
+    (
+        "time zone of the wrong type",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields="W_avg", tz=-8, gran="hourly"
+        ),
+        InvalidArgumentType,
+        "tz must be",
+    ),
+    (
+        "empty field list",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields=[], tz="UTC", gran="hourly"
+        ),
+        UsageError,
+        "fields is empty",
+    ),
+    (
+        "empty field string",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields=" , ", tz="UTC", gran="hourly"
+        ),
+        UsageError,
+        "not a valid short name",
+    ),
+    (
+        "field with a space",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields=["W avg"], tz="UTC", gran="hourly"
+        ),
+        UsageError,
+        "'W avg' is not a valid short name",
+    ),
+    (
+        "fields of the wrong type",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields=12, tz="UTC", gran="hourly"
+        ),
+        InvalidArgumentType,
+        "fields must be",
+    ),
+    (
+        "a field that is not a string",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", fields=["W_avg", 3], tz="UTC", gran="hourly"
+        ),
+        InvalidArgumentType,
+        "every field must be a string",
+    ),
+    (
+        "negative id",
+        lambda c: c.components.get(-5),
+        UsageError,
+        "component_id must be a positive integer, got -5",
+    ),
+    ("zero id", lambda c: c.sites.get(0), UsageError, "site_id must be a positive integer"),
+    (
+        "bool id",
+        lambda c: c.clients.get(True),
+        InvalidArgumentType,
+        "client_id must be an int, not bool",
+    ),
+    (
+        "string id",
+        lambda c: c.components.get("54369"),
+        InvalidArgumentType,
+        "component_id must be an int, not str",
+    ),
+    (
+        "float id",
+        lambda c: c.partners.sites(1.5),
+        InvalidArgumentType,
+        "partner_id must be an int, not float",
+    ),
+    (
+        "latest with a start",
+        lambda c: c.components.data(1, fields="W_avg", tz="UTC", gran="latest", start="2024-01-01"),
+        UsageError,
+        "latest takes no start or end",
+    ),
+    (
+        "latest with an end",
+        lambda c: c.components.data(1, fields="W_avg", tz="UTC", gran="latest", end="2024-01-01"),
+        UsageError,
+        "latest takes no start or end",
+    ),
+    (
+        "latest for a site",
+        lambda c: c.sites.data(1, fields="W_avg", tz="UTC", gran="latest"),
+        UsageError,
+        "only available for component",
+    ),
+    (
+        "range without an end",
+        lambda c: c.components.data(1, fields="W_avg", tz="UTC", gran="5min", start="2024-01-01"),
+        UsageError,
+        "end is required",
+    ),
+    (
+        "unparseable start",
+        lambda c: c.components.data(1, start="yesterday", end="2024-01-02", **D),
+        UsageError,
+        "start 'yesterday' is not an ISO-8601",
+    ),
+    (
+        "start of the wrong type",
+        lambda c: c.components.data(1, start=20240101, end="2024-01-02", **D),
+        InvalidArgumentType,
+        "start must be a datetime",
+    ),
+    (
+        "start far in the past",
+        lambda c: c.components.data(1, start=datetime(1800, 1, 1), end=datetime(2024, 1, 2), **D),
+        UsageError,
+        "outside 1900..2200",
+    ),
+    (
+        "bulk with a daily granularity",
+        lambda c: c.partners.bulk_data(
+            1, fields="Wh_sum", start="2024-01-01", end="2024-02-01", tz="UTC", gran="daily"
+        ),
+        UsageError,
+        "bulk data is monthly only",
+    ),
+    (
+        "bulk with latest",
+        lambda c: c.partners.bulk_data(
+            1, fields="Wh_sum", start=None, end=None, tz="UTC", gran="latest"
+        ),
+        UsageError,
+        "latest",
+    ),  # type: ignore[arg-type]
+    (
+        "updated_since older than 7 days",
+        lambda c: c.partners.alerts(1, updated_since=datetime(2024, 5, 20)),
+        UsageError,
+        "at most 7 days",
+    ),
+    (
+        "partner alerts without a filter",
+        lambda c: c.partners.alerts(1),
+        UsageError,
+        "need updated_since",
+    ),
+    (
+        "open_during backwards",
+        lambda c: c.sites.alerts(1, open_during=("2024-02-01", "2024-01-01")),
+        UsageError,
+        "start must be before its end",
+    ),
+    (
+        "open_during of the wrong shape",
+        lambda c: c.sites.alerts(1, open_during=datetime(2024, 1, 1)),
+        InvalidArgumentType,
+        "(start, end) pair",
+    ),  # type: ignore[arg-type]
+    (
+        "unknown alert status",
+        lambda c: c.sites.alerts(1, status="pending"),
+        UsageError,
+        "status 'pending' is not one of: open, closed",
+    ),
+    (
+        "unknown alert priority",
+        lambda c: c.components.alerts(1, priority=["urgent"]),
+        UsageError,
+        "priority 'urgent'",
+    ),
+    (
+        "field parameter clashing with tz",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", field_params={"tz": "UTC"}, **D
+        ),
+        UsageError,
+        "clashes with a standard argument",
+    ),
+    (
+        "field parameter of the wrong type",
+        lambda c: c.components.data(
+            1, start="2024-01-01", end="2024-01-02", field_params={"modelType": ["a"]}, **D
+        ),
+        InvalidArgumentType,
+        "must be a string, number or bool",
+    ),
+    (
+        "empty node id",
+        lambda c: c.partners.components(1, node_id=""),
+        UsageError,
+        "node_id must be a non-empty string",
+    ),
+    (
+        "a URL too long to send",
+        lambda c: c.components.data(
+            1,
+            start="2024-01-01",
+            end="2024-01-02",
+            fields=[f"F{i}_avg" for i in range(1200)],
+            tz="UTC",
+            gran="hourly",
+        ),
+        UsageError,
+        "over the 8192 limit",
+    ),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("case", "call", "error", "words"), CASES, ids=[c[0] for c in CASES])
+async def test_bad_call_arguments(
+    case: str, call: Case, error: type[Exception], words: str
+) -> None:
+    """Each bad call raises its typed error, naming the problem, with no request sent."""
+    net = NoNetwork()
+    async with _client(net) as client:
+        with pytest.raises(error) as caught:
+            await call(client)
+    assert words in str(caught.value)
+    assert net.calls == []
+
+
+CONSTRUCTION: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    (
+        "base URL without a scheme",
+        lambda: LocusClient(auth=BearerToken("t-123456"), base_url="api.locusenergy.com"),
+        UsageError,
+        "needs an http:// or https:// scheme",
+    ),
+    (
+        "plain http to a remote host",
+        lambda: LocusClient(auth=BearerToken("t-123456"), base_url="http://api.locusenergy.com"),
+        UsageError,
+        "credentials would travel in clear",
+    ),
+    (
+        "ftp base URL",
+        lambda: LocusClient(auth=BearerToken("t-123456"), base_url="ftp://x.example"),
+        UsageError,
+        "scheme",
+    ),
+    (
+        "auth of the wrong type",
+        lambda: LocusClient(auth="my-token"),
+        InvalidArgumentType,
+        "auth must be a PasswordGrant",
+    ),  # type: ignore[arg-type]
+    (
+        "max_concurrency zero",
+        lambda: LocusClient(auth=BearerToken("t-123456"), max_concurrency=0),
+        UsageError,
+        "at least 1",
+    ),
+    (
+        "max_concurrency a string",
+        lambda: LocusClient(auth=BearerToken("t-123456"), max_concurrency="2"),
+        InvalidArgumentType,
+        "must be an int",
+    ),  # type: ignore[arg-type]
+    (
+        "limiter and max_concurrency both",
+        lambda: LocusClient(
+            auth=BearerToken("t-123456"), max_concurrency=2, limiter=LocalLimiter(2)
+        ),
+        UsageError,
+        "not both",
+    ),
+    (
+        "a limit shorter than a bucket",
+        lambda: LocusClient(auth=BearerToken("t-123456"), limits={"hourly": timedelta(minutes=30)}),
+        UsageError,
+        "not longer than one bucket",
+    ),
+    (
+        "a limit for latest",
+        lambda: LocusClient(auth=BearerToken("t-123456"), limits={"latest": timedelta(days=1)}),
+        UsageError,
+        "latest has no time range",
+    ),
+    (
+        "a zero read timeout",
+        lambda: Timeouts(read=0),
+        UsageError,
+        "Timeouts.read must be a positive number",
+    ),
+    (
+        "negative retry attempts",
+        lambda: RetryPolicy(attempts=-1),
+        UsageError,
+        "RetryPolicy.attempts",
+    ),
+    ("empty bearer token", lambda: BearerToken(""), UsageError, "token must not be empty"),
+    (
+        "backfill of nothing",
+        lambda: BackfillSpec(
+            fields=("W_avg",), start="2024-01-01", end="2024-01-02", tz="UTC", gran="hourly"
+        ).check(),
+        UsageError,
+        "nothing to backfill",
+    ),
+    (
+        "backfill of latest",
+        lambda: BackfillSpec(
+            fields=("W_avg",), start=None, end=None, tz="UTC", gran="latest", components=(1,)
+        ).check(),
+        UsageError,
+        "latest",
+    ),  # type: ignore[arg-type]
+    (
+        "backfill to xlsx",
+        lambda: BackfillSpec(
+            fields=("W_avg",),
+            start=date(2024, 1, 1),
+            end=date(2024, 1, 2),
+            tz="UTC",
+            gran="hourly",
+            components=(1,),
+            format="xlsx",
+        ).check(),
+        UsageError,
+        "format must be parquet or csv",
+    ),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "build", "error", "words"), CONSTRUCTION, ids=[c[0] for c in CONSTRUCTION]
+)
+def test_bad_configuration(
+    case: str, build: Callable[[], Any], error: type[Exception], words: str
+) -> None:
+    """Misconfiguration fails at construction, with the problem named."""
+    with pytest.raises(error) as caught:
+        build()
+    assert words in str(caught.value)
+
+
+CLI_CASES = [
+    (
+        ["data", "--component", "-3", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly"],
+        "must be a positive integer",
+    ),
+    (
+        ["data", "--component", "abc", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly"],
+        "not an integer",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02T00:00:00+02:00",
+        ],
+        "mix a naive and an aware",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+        ],
+        "not a valid short name",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--site",
+            "2",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+        ],
+        "not allowed with argument",
+    ),
+    (["alerts", "--site", "1", "--status", "pending"], "invalid choice"),
+    (["alerts", "--partner", "1", "--updated-since", "2020-01-01T00:00:00"], "at most 7 days"),
+    (
+        [
+            "backfill",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--out",
+            "x",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+        ],
+        "nothing to backfill",
+    ),
+    (
+        [
+            "backfill",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "latest",
+            "--out",
+            "x",
+        ],
+        "needs --start and --end",
+    ),
+    (
+        [
+            "backfill",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--out",
+            "x",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--format",
+            "xlsx",
+        ],
+        "invalid choice",
+    ),
+    (["sites", "--partner", "1", "--base-url", "api.locusenergy.com"], "scheme"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    CLI_CASES,
+    ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in enumerate(CLI_CASES)],
+)
+def test_bad_cli_input_is_one_line_and_exit_2(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI answers bad input with exit code 2 and one line, never a traceback."""
+    net = NoNetwork()
+    err = io.StringIO()
+    env = {"LOCUS_ACCESS_TOKEN": "tok-123456", "LOCUS_BASE_URL": "http://localhost"}
+    code = main(argv, env=env, stdout=io.StringIO(), stderr=err, transport=net.transport)
+    text = err.getvalue() + capsys.readouterr().err
+    assert code == 2
+    assert words in text
+    assert "Traceback" not in text
+    assert (
+        len(
+            [
+                line
+                for line in text.splitlines()
+                if line.startswith("locus-async") and "error" in line
+            ]
+        )
+        == 1
+    )
+    assert net.calls == []

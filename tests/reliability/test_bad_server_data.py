@@ -1,0 +1,228 @@
+"""Bad server data: always a typed ResponseDecodeError naming the JSON path, never a raw
+KeyError or JSONDecodeError; hypothesis fuzzes every response parser."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import respx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from locus_async import BearerToken, LocusClient, ResponseDecodeError, RetryPolicy, models
+from locus_async._core.converter import make_converter, structure
+from locus_async._core.locus import AlertList, BaseFieldList, ClientList, ComponentList, SiteList
+from locus_async._core.series import parse_data_body
+from locus_async._core.tokens import parse_token
+from tests import reference_examples as ex
+
+BASE = "https://api.locusenergy.com"
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+PARSERS: list[tuple[type, dict[str, Any]]] = [
+    (ComponentList, ex.COMPONENTS),
+    (SiteList, ex.SITES),
+    (ClientList, ex.CLIENTS),
+    (AlertList, ex.ALERTS),
+    (BaseFieldList, ex.DATA_AVAILABLE),
+    (models.Component, ex.GET_COMPONENT),
+    (models.Site, ex.GET_SITE),
+    (models.InstallInfo, ex.INSTALL_INFO),
+    (models.ModelSettings, ex.MODEL_SETTINGS),
+    (models.Client, ex.GET_CLIENT),
+]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += _paths(item, (*prefix, index))
+    return out
+
+
+def _replace(body: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    body = copy.deepcopy(body)
+    target = body
+    for step in path[:-1]:
+        target = target[step]
+    if new is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = new
+    return body
+
+
+_DELETE = object()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PARSERS), JSON, st.booleans())
+def test_any_json_parses_or_raises_response_decode_error(
+    parser: tuple[type, dict[str, Any]], value: Any, strict: bool
+) -> None:
+    """Arbitrary JSON for any model: a model or a ResponseDecodeError with a JSON path."""
+    cls, _ = parser
+    try:
+        structure(make_converter(strict=strict), value, cls)
+    except ResponseDecodeError as exc:
+        assert exc.path.startswith("$")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PARSERS), st.data())
+def test_mutated_reference_bodies_name_the_broken_path(
+    parser: tuple[type, dict[str, Any]], data: st.DataObject
+) -> None:
+    """A valid reference body with one value replaced or deleted: a model, or an error
+    whose path is where the damage is (or above it)."""
+    cls, body = parser
+    path = data.draw(st.sampled_from(_paths(body)[1:]))
+    new = data.draw(st.just(_DELETE) | JSON)
+    broken = _replace(body, path, new)
+    try:
+        structure(make_converter(), broken, cls)
+    except ResponseDecodeError as exc:
+        assert exc.path.startswith("$")
+        assert len(exc.problems) >= 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(JSON.map(orjson.dumps), st.binary(max_size=200)))
+def test_data_parser_never_raises_anything_else(body: bytes) -> None:
+    """Random bytes or JSON as a data body: columns or ResponseDecodeError."""
+    try:
+        columns = parse_data_body(body, ["W_avg", "Wh_sum"])
+    except ResponseDecodeError as exc:
+        assert exc.path.startswith("$")
+    else:
+        assert len(columns.ids) == len(columns.ts) == len(columns.values["W_avg"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_data_rows_name_the_row(data: st.DataObject) -> None:
+    """One damaged row in a valid data body: the error names that row."""
+    body = copy.deepcopy(ex.DATA_HOURLY)
+    index = data.draw(st.integers(0, len(body["data"]) - 1))
+    key = data.draw(st.sampled_from(["id", "ts", "W_avg"]))
+    value = data.draw(st.sampled_from([None, "x", [], {}, True, "2014-04-01T12:00:00", 1.5]))
+    body["data"][index][key] = value
+    try:
+        parse_data_body(orjson.dumps(body), ["W_avg", "Wh_sum"])
+    except ResponseDecodeError as exc:
+        assert exc.path.startswith(f"$.data[{index}]")
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON)
+def test_token_parser_never_raises_anything_else_nor_quotes(value: Any) -> None:
+    """Token bodies: a Token or a ResponseDecodeError that never quotes the body."""
+    body = orjson.dumps(value)
+    try:
+        parse_token(body, make_converter())
+    except ResponseDecodeError as exc:
+        assert body.decode()[:30] not in str(exc) or len(body) < 6
+
+
+# ------------------------------------------------------------------ through the client
+
+
+BAD_BODIES: list[tuple[str, httpx.Response, str]] = [
+    (
+        "HTML instead of JSON",
+        httpx.Response(200, text="<html><body>maintenance</body></html>"),
+        "$",
+    ),
+    ("cut-off JSON", httpx.Response(200, content=orjson.dumps(ex.GET_COMPONENT)[:40]), "$"),
+    ("empty body", httpx.Response(200, content=b""), "$"),
+    (
+        "missing key",
+        httpx.Response(200, json={k: v for k, v in ex.GET_COMPONENT.items() if k != "siteId"}),
+        "$.siteId",
+    ),
+    (
+        "wrong type",
+        httpx.Response(200, json={**ex.GET_COMPONENT, "parentId": "3393714"}),
+        "$.parentId",
+    ),
+    ("unexpected null", httpx.Response(200, json={**ex.GET_COMPONENT, "name": None}), "$.name"),
+    ("a list where an object belongs", httpx.Response(200, json=[ex.GET_COMPONENT]), "$"),
+    (
+        "truncated gzip",
+        httpx.Response(
+            200,
+            headers={"content-encoding": "gzip"},
+            content=gzip.compress(orjson.dumps(ex.GET_COMPONENT))[:30],
+        ),
+        "$",
+    ),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("case", "response", "path"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+async def test_bad_bodies_through_the_client(
+    case: str, response: httpx.Response, path: str
+) -> None:
+    """Retried like any garbled GET, then a ResponseDecodeError naming the path."""
+    with respx.mock(base_url=BASE) as router:
+        route = router.get("/v3/components/54369").mock(return_value=response)
+        async with LocusClient(
+            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=3)
+        ) as client:
+            with pytest.raises(ResponseDecodeError) as caught:
+                await client.components.get(54369)
+    assert caught.value.path == path
+    assert route.call_count == 3
+
+
+@pytest.mark.asyncio
+async def test_timestamps_without_offsets_in_data_and_alerts() -> None:
+    """Naive timestamps are errors naming the row, for data and for alerts."""
+    data = {"statusCode": 200, "data": [{"id": 1, "ts": "2014-04-01T12:00:00", "W_avg": 1}]}
+    alerts = {
+        "statusCode": 200,
+        "alerts": [{**ex.ALERTS["alerts"][0], "updated": "2015-11-22T12:03:00"}],
+    }
+    with respx.mock(base_url=BASE) as router:
+        router.get("/v3/components/1/data").mock(return_value=httpx.Response(200, json=data))
+        router.get("/v3/sites/1/alerts").mock(return_value=httpx.Response(200, json=alerts))
+        async with LocusClient(
+            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=1)
+        ) as client:
+            with pytest.raises(ResponseDecodeError) as in_data:
+                await client.components.data(
+                    1,
+                    fields="W_avg",
+                    start="2014-04-01T12:00:00",
+                    end="2014-04-01T13:00:00",
+                    tz="UTC",
+                    gran="hourly",
+                )
+            with pytest.raises(ResponseDecodeError) as in_alerts:
+                await client.sites.alerts(1)
+    assert in_data.value.path == "$.data[0].ts"
+    assert "no UTC offset" in str(in_data.value)
+    assert in_alerts.value.path == "$.alerts[0].updated"
