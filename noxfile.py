@@ -38,5 +38,12 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every benchmark, printing the tables recorded in benchmarks/RESULTS.md."""
     session.install("-e", ".[test]")
-    for script in ("bench_client.py", "bench_simulator.py"):
+    for script in (
+        "bench_client.py",
+        "bench_simulator.py",
+        "bench_timeseries.py",
+        "bench_backfill.py",
+        "bench_reliability.py",
+        "bench_scaling.py",
+    ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

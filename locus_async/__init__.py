@@ -10,14 +10,16 @@ Locus server for tests and demos.
 import logging as _logging
 
 from ._core.windows import DEFAULT_LIMITS, Window
-from ._limiter import Limiter, LocalLimiter, Priority
+from ._limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority
 from ._oauth import (
     BearerToken,
     ClientCredentialsGrant,
     PasswordGrant,
     RefreshTokenGrant,
     TokenProvider,
+    TokenStore,
 )
+from ._redis import RedisLimiter, RedisTokenStore
 from ._retry import RetryPolicy, set_testing, testing
 from ._stats import ClientStats
 from ._transport import Timeouts
@@ -78,9 +80,13 @@ __all__ = [
     "RefreshTokenGrant",
     "ClientCredentialsGrant",
     "BearerToken",
+    "TokenStore",
+    "RedisTokenStore",
     # limiting
     "Limiter",
     "LocalLimiter",
+    "AdaptiveLimiter",
+    "RedisLimiter",
     "Priority",
     # models
     "Aggregation",

@@ -28,7 +28,7 @@ import anyio.lowlevel
 
 from .errors import InvalidArgumentType, UsageError
 
-__all__ = ["Limiter", "LocalLimiter", "Priority"]
+__all__ = ["AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"]
 
 
 class Priority(enum.IntEnum):
@@ -55,8 +55,9 @@ class Limiter(Protocol):
         """Hold every new send back for ``seconds`` (extends, never shortens, a pause)."""
         ...
 
-    def record(self, *, rate_limited: bool, saturated: bool) -> None:
-        """Feedback after each response: was it a 429, were all slots busy when it was sent."""
+    def record(self, *, rate_limited: bool, saturated: bool, level: int = 0) -> None:
+        """Feedback after each response: was it a 429; were all slots busy when it was sent;
+        how many requests were on the wire (itself included) when it was sent."""
         ...
 
     async def aclose(self) -> None:
@@ -178,8 +179,65 @@ class LocalLimiter:
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
-    def record(self, *, rate_limited: bool, saturated: bool) -> None:
+    def record(self, *, rate_limited: bool, saturated: bool, level: int = 0) -> None:
         """A fixed limiter ignores feedback."""
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+class AdaptiveLimiter(LocalLimiter):
+    """A limiter that finds an unknown allowance by itself (after Netflix's AIMD limit).
+
+    Starts at ``initial`` (1). While every slot is busy and no 429 comes back, the limit
+    grows additively (one more slot per round of successes at the current limit). A 429
+    halves it and remembers the level that was too high; the limit then grows back only to
+    one below that level, and probes it again after ``probe_after`` clean saturated
+    successes, so a steady state costs one 429 per probe. Never above ``ceiling``.
+    """
+
+    def __init__(
+        self,
+        ceiling: int = 16,
+        *,
+        initial: int = 1,
+        probe_after: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.ceiling = check_capacity(ceiling, "ceiling")
+        start = check_capacity(initial, "initial")
+        if start > self.ceiling:
+            raise UsageError("initial must not exceed ceiling")
+        super().__init__(start, clock=clock, sleep=sleep)
+        self.probe_after = check_capacity(probe_after, "probe_after")
+        self._limit = float(start)
+        self._too_high: int | None = None  # the smallest limit that met a 429
+        self._calm = 0  # saturated successes since the last 429
+        #: (capacity after each feedback) for benchmarks and debugging.
+        self.history: list[int] = []
+
+    @property
+    def limit(self) -> float:
+        return self._limit
+
+    def record(self, *, rate_limited: bool, saturated: bool, level: int = 0) -> None:
+        if rate_limited:
+            sent_at = level or self.capacity  # this many at once was one too many
+            self._too_high = sent_at if self._too_high is None else min(self._too_high, sent_at)
+            if sent_at <= self.capacity:  # a late echo of a congestion already halved: once
+                self._limit = max(1.0, self._limit / 2)
+            self._calm = 0
+        elif saturated:
+            self._calm += 1
+            cap = self.ceiling
+            if self._too_high is not None:
+                if self._calm >= self.probe_after and self._too_high <= self.ceiling:
+                    self._too_high += 1  # calm for long: allow probing the failed level
+                    self._calm = 0
+                cap = max(1, min(cap, self._too_high - 1))
+            self._limit = min(float(cap), self._limit + 1.0 / self._limit)
+        target = max(1, int(self._limit))
+        if target != self.capacity:
+            self.set_capacity(target)
+        self.history.append(self.capacity)

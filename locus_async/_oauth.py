@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 import anyio
 import attrs
@@ -27,6 +28,7 @@ from ._core.tokens import (
     parse_token,
     password_form,
     refresh_form,
+    refresh_margin,
     token_request,
     token_state,
 )
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from ._session import AuthContext
 
 __all__ = [
+    "TokenStore",
     "BearerToken",
     "ClientCredentialsGrant",
     "PasswordGrant",
@@ -62,14 +65,36 @@ def _bearer_of(request: Request) -> str | None:
     return None
 
 
+class TokenStore(Protocol):
+    """Where processes share a token (``RedisTokenStore``); see ``TokenProvider``."""
+
+    async def load(self) -> dict[str, Any] | None: ...
+
+    async def save(self, value: dict[str, Any], ttl: float) -> None: ...
+
+    async def invalidate(self, access_token: str) -> None: ...
+
+    def lock(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+#: How long a stored token outlives its access token, so its refresh token can be used.
+_REFRESH_KEEP: Final = 86_400.0
+
+
 class TokenProvider:
-    """Base of the Locus providers: caches a token, refreshes it once for everybody."""
+    """Base of the Locus providers: caches a token, refreshes it once for everybody.
+
+    With a ``store`` the token is shared between processes: a process takes the stored
+    token while it is fresh, and when it is not, refreshes it under the store's lock (the
+    others wait, then use the new one): one grant per token lifetime for a whole fleet.
+    """
 
     kind: ClassVar[str] = "token"
 
-    def __init__(self) -> None:
+    def __init__(self, *, store: TokenStore | None = None) -> None:
         self._state: TokenState | None = None
         self._lock: anyio.Lock | None = None
+        self.store = store
 
     # -- what the session calls -------------------------------------------------------
 
@@ -93,6 +118,8 @@ class TokenProvider:
         if state is not None and state.token.access_token == used:
             self._state = attrs.evolve(state, refresh_at=float("-inf"))
             logger.info("token rejected with 401; a new one will be obtained")
+        if self.store is not None and used:
+            await self.store.invalidate(used)
         return True
 
     # -- the single flight ------------------------------------------------------------
@@ -107,9 +134,61 @@ class TokenProvider:
             state = self._state  # somebody may have refreshed while we waited
             if state is not None and not state.needs_refresh(ctx.monotonic()):
                 return state
-            state = await self._obtain(ctx, state)
+            if self.store is None:
+                state = await self._obtain(ctx, state)
+            else:
+                state = await self._shared(ctx, state)
             self._state = state
             return state
+
+    async def _shared(self, ctx: AuthContext, local: TokenState | None) -> TokenState:
+        """The stored token if fresh; otherwise refresh it under the store's lock."""
+        assert self.store is not None
+        stored = await self._load(ctx)
+        if stored is not None and not stored.needs_refresh(ctx.monotonic()):
+            return stored
+        async with self.store.lock():
+            stored = await self._load(ctx)  # another process may have refreshed meanwhile
+            if stored is not None and not stored.needs_refresh(ctx.monotonic()):
+                return stored
+            state = await self._obtain(ctx, stored if stored is not None else local)
+            remaining = state.expires_at - ctx.monotonic()
+            token = state.token
+            await self.store.save(
+                {
+                    "access_token": token.access_token,
+                    "refresh_token": token.refresh_token,
+                    "token_type": token.token_type,
+                    "issued_at": token.issued_at.timestamp(),
+                    "expires_in": token.expires_in,
+                    "expires_at": ctx.wall() + remaining,
+                },
+                ttl=remaining + _REFRESH_KEEP,
+            )
+            return state
+
+    async def _load(self, ctx: AuthContext) -> TokenState | None:
+        assert self.store is not None
+        value = await self.store.load()
+        if value is None:
+            return None
+        try:
+            token = Token(
+                access_token=str(value["access_token"]),
+                refresh_token=value.get("refresh_token"),
+                token_type=value.get("token_type"),
+                issued_at=datetime.fromtimestamp(float(value["issued_at"]), UTC),
+                expires_in=int(value["expires_in"]),
+            )
+            remaining = float(value["expires_at"]) - ctx.wall()
+        except (KeyError, TypeError, ValueError):
+            return None
+        expires_at = ctx.monotonic() + remaining
+        return TokenState(
+            token=token,
+            refresh_at=expires_at - refresh_margin(token.expires_in),
+            expires_at=expires_at,
+        )
 
     async def _obtain(self, ctx: AuthContext, stale: TokenState | None) -> TokenState:
         raise NotImplementedError
@@ -150,8 +229,16 @@ class PasswordGrant(TokenProvider):
 
     kind = "password"
 
-    def __init__(self, *, client_id: str, client_secret: str, username: str, password: str) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        username: str,
+        password: str,
+        store: TokenStore | None = None,
+    ) -> None:
+        super().__init__(store=store)
         self.client_id = _check_text(client_id, "client_id")
         self.username = _check_text(username, "username")
         self._client_secret = _check_text(client_secret, "client_secret")
@@ -182,8 +269,15 @@ class RefreshTokenGrant(TokenProvider):
 
     kind = "refresh_token"
 
-    def __init__(self, *, client_id: str, client_secret: str, refresh_token: str) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        store: TokenStore | None = None,
+    ) -> None:
+        super().__init__(store=store)
         self.client_id = _check_text(client_id, "client_id")
         self._client_secret = _check_text(client_secret, "client_secret")
         self._refresh_token = _check_text(refresh_token, "refresh_token")
@@ -216,8 +310,10 @@ class ClientCredentialsGrant(TokenProvider):
 
     kind = "client_credentials"
 
-    def __init__(self, *, client_id: str, client_secret: str) -> None:
-        super().__init__()
+    def __init__(
+        self, *, client_id: str, client_secret: str, store: TokenStore | None = None
+    ) -> None:
+        super().__init__(store=store)
         self.client_id = _check_text(client_id, "client_id")
         self._client_secret = _check_text(client_secret, "client_secret")
 

@@ -225,7 +225,8 @@ class Session:
             queued = self._clock()
             async with limiter.slot(priority):
                 self.stats.queued_seconds += self._clock() - queued
-                saturated = getattr(limiter, "in_use", 0) >= limiter.capacity
+                level = getattr(limiter, "in_use", 0)
+                saturated = level >= limiter.capacity
                 sendable = request
                 if request.authenticate and self.authenticator is not None:
                     try:
@@ -236,7 +237,7 @@ class Session:
                 log.sent = True
                 response = await self.exchange(sendable)
             status = response.status_code
-            limiter.record(rate_limited=status == 429, saturated=saturated)
+            limiter.record(rate_limited=status == 429, saturated=saturated, level=level)
             if (
                 status == 401
                 and auth_round == 0

@@ -18,13 +18,15 @@ PUBLIC_MODULES = [
 ]
 # Public names of private shell modules that users need.
 SHELL_NAMES = {
-    "locus_async._limiter": {"Limiter", "LocalLimiter", "Priority"},
+    "locus_async._limiter": {"AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"},
+    "locus_async._redis": {"RedisLimiter", "RedisTokenStore"},
     "locus_async._oauth": {
         "BearerToken",
         "ClientCredentialsGrant",
         "PasswordGrant",
         "RefreshTokenGrant",
         "TokenProvider",
+        "TokenStore",
     },
     "locus_async._retry": {"RetryPolicy", "set_testing", "testing"},
     "locus_async._transport": {"Timeouts"},
