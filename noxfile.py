@@ -45,5 +45,6 @@ def bench(session: nox.Session) -> None:
         "bench_backfill.py",
         "bench_reliability.py",
         "bench_scaling.py",
+        "bench_solarnetwork.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

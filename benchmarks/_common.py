@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator_process(*, allowance: int = 1, latency: float = 0.02) -> Iterator[str]:
+def simulator_process(
+    *, allowance: int = 1, latency: float = 0.02, solarnetwork: bool = False
+) -> Iterator[str]:
     """``python -m locus_async.simulator`` on a free loopback port, in its own process."""
     port = free_port()
     process = subprocess.Popen(
@@ -46,6 +48,7 @@ def simulator_process(*, allowance: int = 1, latency: float = 0.02) -> Iterator[
             str(allowance),
             "--latency",
             str(latency),
+            *(["--solarnetwork"] if solarnetwork else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -55,7 +58,7 @@ def simulator_process(*, allowance: int = 1, latency: float = 0.02) -> Iterator[
         deadline = time.monotonic() + 20
         while True:
             try:
-                httpx.post(f"{url}/oauth/token", data=TOKEN_FORM, timeout=1)
+                httpx.get(f"{url}/", timeout=1)  # any answer: the server is up
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or process.poll() is not None:

@@ -3,8 +3,9 @@
 One ``LocusClient`` can be shared by any number of tasks: it never exceeds the account's
 concurrency allowance (default one request at a time), keeps its OAuth2 token fresh without
 a wasted request, retries only what is safe, splits long time ranges into the fewest
-DST-safe windows, and returns typed objects. ``locus_async.simulator`` is a faithful fake
-Locus server for tests and demos.
+DST-safe windows, and returns typed objects. ``SolarNetClient`` (``locus_async.solarnetwork``)
+does the same for SolarNetwork on the same shell, signing each request with SNWS2.
+``locus_async.simulator`` holds faithful fakes of both servers for tests and demos.
 """
 
 import logging as _logging
@@ -30,6 +31,8 @@ from .errors import (
     APIError,
     AuthenticationError,
     BadRequest,
+    ClockSkewError,
+    InstructionTimeout,
     InvalidArgumentType,
     LocusError,
     NotFound,
@@ -55,6 +58,7 @@ from .models import (
     Site,
     Token,
 )
+from .solarnetwork import Snws2Credentials, SolarNetClient, snws2_authorization
 from .timeseries import TimeSeries, WindowStream
 
 __all__ = [
@@ -68,6 +72,10 @@ __all__ = [
     "ClientStats",
     "set_testing",
     "testing",
+    # SolarNetwork
+    "SolarNetClient",
+    "Snws2Credentials",
+    "snws2_authorization",
     # backfills
     "Backfill",
     "BackfillSpec",
@@ -113,11 +121,13 @@ __all__ = [
     "BadRequest",
     "ValidationFailed",
     "AuthenticationError",
+    "ClockSkewError",
     "PermissionDenied",
     "NotFound",
     "RateLimited",
     "ServerError",
     "ResponseDecodeError",
+    "InstructionTimeout",
 ]
 
 # A library logs and lets the application decide where logs go: without this, Python's

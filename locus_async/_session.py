@@ -117,6 +117,10 @@ class Session:
     def note_grant(self, kind: str) -> None:
         self.stats.token_grants[kind] += 1
 
+    async def sleep(self, seconds: float) -> None:
+        """The client's own sleep (injectable): helpers that poll wait with it."""
+        await self._sleep(seconds)
+
     async def exchange(self, request: Request) -> Response:
         """Put one request on the wire (the caller holds a slot) and count it."""
         stats = self.stats

@@ -117,15 +117,14 @@ class Transport:
         self.check(request)
         label = request.label
         url = self.base_url + request.target
+        total = self.timeouts.total + request.server_wait
         try:
-            with anyio.fail_after(self.timeouts.total):
+            with anyio.fail_after(total):
                 return await self._exchange(request, url)
         except TimeoutError:
             raise
         except builtins.TimeoutError:
-            raise TimeoutError(
-                f"no complete response within {self.timeouts.total:g} s", request=label
-            ) from None
+            raise TimeoutError(f"no complete response within {total:g} s", request=label) from None
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TimeoutError(
                 f"could not connect in time ({type(exc).__name__})",
@@ -159,8 +158,14 @@ class Transport:
 
     async def _exchange(self, request: Request, url: str) -> Response:
         headers = dict(request.headers)
+        extra: dict[str, Any] = {}
+        if request.server_wait > 0:
+            t = self.timeouts
+            extra["timeout"] = httpx.Timeout(
+                connect=t.connect, read=t.read + request.server_wait, write=t.write, pool=t.pool
+            )
         async with self._client.stream(
-            request.method, url, headers=headers, content=request.content or None
+            request.method, url, headers=headers, content=request.content or None, **extra
         ) as raw:
             chunks: list[bytes] = []
             size = 0

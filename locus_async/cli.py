@@ -9,7 +9,8 @@ authentication; 4 a backfill finished with failed windows (run it again to retry
 
 Credentials: ``LOCUS_ACCESS_TOKEN``, or ``LOCUS_CLIENT_ID`` + ``LOCUS_CLIENT_SECRET`` (+
 ``LOCUS_USERNAME`` + ``LOCUS_PASSWORD`` for the password grant); ``--base-url`` or
-``LOCUS_BASE_URL`` for the host.
+``LOCUS_BASE_URL`` for the host. ``solarnetwork`` (``sn``) commands: ``SN_TOKEN`` and
+``SN_SECRET``, ``SN_BASE_URL`` (see ``_cli_solarnet``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import date, datetime
 from typing import Any, TextIO
 
 import anyio
-import attrs
 
+from ._cli_common import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliIO,
+    CliUsage,
+    Parser,
+    add_repeatable,
+    jsonable,
+    objects,
+    positive_int,
+    table,
+)
+from ._cli_solarnet import SN_SECRET_VARIABLES, add_solarnetwork_parser, run_solarnetwork
 from ._core.http import redact
 from ._version import __version__
 from .backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec
@@ -37,17 +52,12 @@ from .timeseries import TimeSeries
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
-_SECRET_VARIABLES = ("LOCUS_CLIENT_SECRET", "LOCUS_PASSWORD", "LOCUS_ACCESS_TOKEN")
-
-
-class _Usage(Exception):
-    """A usage problem found by the CLI itself."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line and exit code 2, like argparse
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+_SECRET_VARIABLES = (
+    "LOCUS_CLIENT_SECRET",
+    "LOCUS_PASSWORD",
+    "LOCUS_ACCESS_TOKEN",
+    *SN_SECRET_VARIABLES,
+)
 
 
 class _RedactingFilter(logging.Filter):
@@ -65,41 +75,17 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-@attrs.define
-class _IO:
-    stdout: TextIO
-    stderr: TextIO
-    env: Mapping[str, str]
-    transport: Any = None  # an httpx transport for tests (in-process simulator)
-
-    def out(self, text: str = "") -> None:
-        print(text, file=self.stdout)
-
-    def err(self, text: str) -> None:
-        print(text, file=self.stderr)
-
-
 # --------------------------------------------------------------------------- parsing
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
-
-
 def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative table
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--base-url", help=f"API host (default: $LOCUS_BASE_URL or {DEFAULT_BASE_URL})"
     )
     common.add_argument(
         "--max-concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="requests on the wire at once: your account's allowance (default 1)",
@@ -108,7 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
         "-v", "--verbose", action="count", default=0, help="log to stderr (-v info, -vv debug)"
     )
 
-    data_range = _Parser(add_help=False)
+    data_range = Parser(add_help=False)
     data_range.add_argument(
         "--fields", required=True, help="comma-separated short names, e.g. W_avg,Wh_sum"
     )
@@ -119,46 +105,48 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
         "--gran", required=True, help="latest, 1min, 5min, 15min, hourly, daily, monthly, yearly"
     )
 
-    parser = _Parser(
+    parser = Parser(
         prog="locus-async",
-        description="Locus Energy v3 from the command line: list, fetch, backfill, simulate.",
+        description="Locus Energy v3 from the command line: list, fetch, backfill, simulate; "
+        "and SolarNetwork (solarnetwork/sn): nodes, metadata, instructions.",
         epilog="Credentials come from LOCUS_CLIENT_ID, LOCUS_CLIENT_SECRET, LOCUS_USERNAME, "
-        "LOCUS_PASSWORD (or LOCUS_ACCESS_TOKEN). Exit codes: 0 done, 1 API/network error, "
-        "2 usage, 3 authentication, 4 backfill finished with failed windows.",
+        "LOCUS_PASSWORD (or LOCUS_ACCESS_TOKEN); SolarNetwork from SN_TOKEN and SN_SECRET. "
+        "Exit codes: 0 done, 1 API/network error (or a declined instruction), 2 usage, "
+        "3 authentication, 4 a backfill with failed windows or an unfinished instruction.",
     )
     parser.add_argument("--version", action="version", version=f"locus-async {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
     commands.add_parser("check", parents=[common], help="check that the credentials work")
 
     for name, what in (("sites", "sites"), ("clients", "clients"), ("components", "components")):
         sub = commands.add_parser(name, parents=[common], help=f"list a partner's {what}")
-        sub.add_argument("--partner", type=_positive_int, required=True, help="partner id")
+        sub.add_argument("--partner", type=positive_int, required=True, help="partner id")
         sub.add_argument("--json", action="store_true", help="JSON instead of a table")
         if name == "components":
             sub.add_argument("--node-id", help="node (MAC) id; %% is a wildcard")
             sub.add_argument("--notes", help="notes; %% is a wildcard")
 
     site = commands.add_parser("site", parents=[common], help="show a site and its components")
-    site.add_argument("site_id", type=_positive_int)
+    site.add_argument("site_id", type=positive_int)
     site.add_argument("--json", action="store_true")
 
     available = commands.add_parser(
         "available", parents=[common], help="what data an entity has (dataavailable)"
     )
     target = available.add_mutually_exclusive_group(required=True)
-    target.add_argument("--component", type=_positive_int)
-    target.add_argument("--site", type=_positive_int)
-    target.add_argument("--partner", type=_positive_int, help="bulk (all sites) data")
+    target.add_argument("--component", type=positive_int)
+    target.add_argument("--site", type=positive_int)
+    target.add_argument("--partner", type=positive_int, help="bulk (all sites) data")
     available.add_argument("--json", action="store_true")
 
     data = commands.add_parser(
         "data", parents=[common, data_range], help="fetch a time series to stdout"
     )
     target = data.add_mutually_exclusive_group(required=True)
-    target.add_argument("--component", type=_positive_int)
-    target.add_argument("--site", type=_positive_int)
+    target.add_argument("--component", type=positive_int)
+    target.add_argument("--site", type=positive_int)
     data.add_argument("--format", choices=("table", "json", "csv"), default="table")
     data.add_argument(
         "--validate", action="store_true", help="check the fields against dataavailable first"
@@ -166,9 +154,9 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
 
     alerts = commands.add_parser("alerts", parents=[common], help="list alerts")
     target = alerts.add_mutually_exclusive_group(required=True)
-    target.add_argument("--partner", type=_positive_int)
-    target.add_argument("--site", type=_positive_int)
-    target.add_argument("--component", type=_positive_int)
+    target.add_argument("--partner", type=positive_int)
+    target.add_argument("--site", type=positive_int)
+    target.add_argument("--component", type=positive_int)
     alerts.add_argument("--tz", default="UTC")
     alerts.add_argument(
         "--updated-since", help="local time in --tz (partner alerts: at most 7 days ago)"
@@ -191,53 +179,40 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
         "Running the same command again resumes: finished windows are skipped, failed ones "
         "retried.",
     )
-    backfill.add_argument(
-        "--component",
-        type=_positive_int,
-        action="append",
-        default=[],
-        help="component id (repeatable)",
+    add_repeatable(backfill, "--component", help="component id (repeatable)", type=positive_int)
+    add_repeatable(
+        backfill, "--site", help="site-level data of a site (repeatable)", type=positive_int
     )
-    backfill.add_argument(
-        "--site",
-        type=_positive_int,
-        action="append",
-        default=[],
-        help="site-level data of a site (repeatable)",
-    )
-    backfill.add_argument(
+    add_repeatable(
+        backfill,
         "--site-components",
-        type=_positive_int,
-        action="append",
-        default=[],
-        metavar="SITE",
         help="every component of a site (repeatable)",
+        type=positive_int,
+        metavar="SITE",
     )
-    backfill.add_argument(
-        "--partner",
-        type=_positive_int,
-        action="append",
-        default=[],
-        help="every component of a partner (repeatable)",
+    add_repeatable(
+        backfill, "--partner", help="every component of a partner (repeatable)", type=positive_int
     )
-    backfill.add_argument(
-        "--node-type",
-        action="append",
-        default=[],
-        help="only components of this node type (repeatable), e.g. METER",
+    add_repeatable(
+        backfill, "--node-type", help="only components of this node type (repeatable), e.g. METER"
     )
     backfill.add_argument("--out", required=True, help="output directory")
     backfill.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     backfill.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
-    simulate = commands.add_parser("simulate", help="serve the Locus simulator on loopback")
+    simulate = commands.add_parser(
+        "simulate", help="serve the Locus (or --solarnetwork) simulator on loopback"
+    )
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8080)
-    simulate.add_argument("--allowance", type=_positive_int, default=1)
+    simulate.add_argument("--allowance", type=positive_int, default=1)
     simulate.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to every answer"
     )
     simulate.add_argument("--token-lifetime", type=float, default=3600.0)
+    simulate.add_argument(
+        "--solarnetwork", action="store_true", help="the SolarNetwork SolarUser simulator"
+    )
 
     demo = commands.add_parser(
         "demo", help="backfill a simulated fleet end to end (no credentials, no network)"
@@ -250,42 +225,17 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
     )
     demo.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     demo.add_argument("-v", "--verbose", action="count", default=0)
+
+    add_solarnetwork_parser(commands, Parser)
     return parser
 
 
 # --------------------------------------------------------------------------- output
 
 
-def _jsonable(value: Any) -> Any:
-    if attrs.has(type(value)):
-        return {k: _jsonable(v) for k, v in attrs.asdict(value, recurse=False).items()}
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def _table(io: _IO, rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    io.out("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        io.out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _objects(io: _IO, items: Sequence[Any], columns: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        io.out(json.dumps(_jsonable(list(items)), indent=2))
-    else:
-        _table(io, [[getattr(item, c) for c in columns] for item in items], columns)
-
-
-def _series(io: _IO, series: TimeSeries, fmt: str) -> None:
+def _series(io: CliIO, series: TimeSeries, fmt: str) -> None:
     if fmt == "json":
-        io.out(json.dumps([_jsonable(row) for row in series], indent=1))
+        io.out(json.dumps([jsonable(row) for row in series], indent=1))
     elif fmt == "csv":
         writer = csv.writer(io.stdout, lineterminator="\n")
         writer.writerow(["id", "ts", *series.fields])
@@ -298,7 +248,7 @@ def _series(io: _IO, series: TimeSeries, fmt: str) -> None:
                 ]
             )
     else:
-        _table(
+        table(
             io,
             [
                 [row["id"], row["ts"].isoformat(), *(row[f] for f in series.fields)]
@@ -311,7 +261,7 @@ def _series(io: _IO, series: TimeSeries, fmt: str) -> None:
 class _ProgressBar:
     """tqdm on a terminal (windows done/total, rows, requests, 429s, retries, ETA), else silent."""
 
-    def __init__(self, io: _IO, label: str) -> None:
+    def __init__(self, io: CliIO, label: str) -> None:
         self._io = io
         self._label = label
         self._bar: Any = None
@@ -351,7 +301,7 @@ class _ProgressBar:
 # --------------------------------------------------------------------------- commands
 
 
-def _client(io: _IO, args: argparse.Namespace) -> LocusClient:
+def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
     kwargs: dict[str, Any] = {"auth": auth_from_env(io.env)}
     base_url = args.base_url or io.env.get("LOCUS_BASE_URL")
     if base_url:
@@ -363,14 +313,14 @@ def _client(io: _IO, args: argparse.Namespace) -> LocusClient:
     return LocusClient(**kwargs)
 
 
-async def _run_check(io: _IO, args: argparse.Namespace) -> int:
+async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
     async with _client(io, args) as client:
         kind = await client.authenticate()
     io.out(f"credentials accepted ({kind}) by {client.base_url}")
     return EXIT_OK
 
 
-async def _run_list(io: _IO, args: argparse.Namespace) -> int:
+async def _run_list(io: CliIO, args: argparse.Namespace) -> int:
     async with _client(io, args) as client:
         if args.command == "sites":
             items: list[Any] = await client.partners.sites(args.partner)
@@ -383,28 +333,28 @@ async def _run_list(io: _IO, args: argparse.Namespace) -> int:
                 args.partner, node_id=args.node_id, notes=args.notes
             )
             columns = ["id", "site_id", "node_type", "name", "node_id", "parent_id"]
-    _objects(io, items, columns, args.json)
+    objects(io, items, columns, args.json)
     return EXIT_OK
 
 
-async def _run_site(io: _IO, args: argparse.Namespace) -> int:
+async def _run_site(io: CliIO, args: argparse.Namespace) -> int:
     async with _client(io, args) as client:
         site = await client.sites.get(args.site_id)
         components = await client.sites.components(args.site_id)
     if args.json:
-        io.out(json.dumps({"site": _jsonable(site), "components": _jsonable(components)}, indent=2))
+        io.out(json.dumps({"site": jsonable(site), "components": jsonable(components)}, indent=2))
         return EXIT_OK
     io.out(
         f"site {site.id}: {site.name}, {site.locale3} {site.country_code}, "
         f"{site.location_timezone or 'no time zone'}"
     )
-    _objects(
+    objects(
         io, components, ["id", "node_type", "name", "node_id", "parent_type", "parent_id"], False
     )
     return EXIT_OK
 
 
-async def _run_available(io: _IO, args: argparse.Namespace) -> int:
+async def _run_available(io: CliIO, args: argparse.Namespace) -> int:
     async with _client(io, args) as client:
         if args.component:
             fields: list[BaseField] = await client.components.data_available(args.component)
@@ -413,7 +363,7 @@ async def _run_available(io: _IO, args: argparse.Namespace) -> int:
         else:
             fields = await client.partners.bulk_data_available(args.partner)
     if args.json:
-        io.out(json.dumps(_jsonable(fields), indent=2))
+        io.out(json.dumps(jsonable(fields), indent=2))
     else:
         rows = [
             [
@@ -425,11 +375,11 @@ async def _run_available(io: _IO, args: argparse.Namespace) -> int:
             ]
             for b in fields
         ]
-        _table(io, rows, ["base field", "fields", "unit", "source", "granularities"])
+        table(io, rows, ["base field", "fields", "unit", "source", "granularities"])
     return EXIT_OK
 
 
-async def _run_data(io: _IO, args: argparse.Namespace) -> int:
+async def _run_data(io: CliIO, args: argparse.Namespace) -> int:
     async with _client(io, args) as client:
         api = client.components if args.component else client.sites
         series = await api.data(
@@ -445,7 +395,7 @@ async def _run_data(io: _IO, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _run_alerts(io: _IO, args: argparse.Namespace) -> int:
+async def _run_alerts(io: CliIO, args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "tz": args.tz,
         "updated_since": args.updated_since,
@@ -462,13 +412,13 @@ async def _run_alerts(io: _IO, args: argparse.Namespace) -> int:
         else:
             alerts = await client.components.alerts(args.component, **options)
     columns = ["id", "component_id", "site_id", "alert_type", "priority", "start", "end", "updated"]
-    _objects(io, alerts, columns, args.json)
+    objects(io, alerts, columns, args.json)
     return EXIT_OK
 
 
 def _spec(args: argparse.Namespace, gran: str | None = None) -> BackfillSpec:
     if args.start is None or args.end is None:
-        raise _Usage("backfill needs --start and --end")
+        raise CliUsage("backfill needs --start and --end")
     return BackfillSpec(
         fields=tuple(f.strip() for f in args.fields.split(",")),
         start=args.start,
@@ -484,7 +434,7 @@ def _spec(args: argparse.Namespace, gran: str | None = None) -> BackfillSpec:
     )
 
 
-def _report(io: _IO, result: BackfillResult, label: str = "backfill") -> None:
+def _report(io: CliIO, result: BackfillResult, label: str = "backfill") -> None:
     status = (
         "complete"
         if result.complete
@@ -502,7 +452,7 @@ def _report(io: _IO, result: BackfillResult, label: str = "backfill") -> None:
         )
 
 
-async def _run_backfill(io: _IO, args: argparse.Namespace) -> int:
+async def _run_backfill(io: CliIO, args: argparse.Namespace) -> int:
     spec = _spec(args)
     spec.check()
     bar = _ProgressBar(io, "backfill")
@@ -517,26 +467,18 @@ async def _run_backfill(io: _IO, args: argparse.Namespace) -> int:
     return EXIT_OK if result.complete else EXIT_INCOMPLETE
 
 
-def _run_simulate(io: _IO, args: argparse.Namespace) -> int:
-    from .simulator import DEFAULT_ACCOUNT, Faults, Simulator
+def _run_simulate(io: CliIO, args: argparse.Namespace) -> int:
+    from .simulator import describe_and_build
     from .simulator._server import serve_forever
 
-    sim = Simulator(
-        allowance=args.allowance,
-        token_lifetime=args.token_lifetime,
-        faults=Faults(latency=args.latency),
-    )
-    io.out(f"Locus v3 simulator on http://{args.host}:{args.port} (allowance {args.allowance})")
-    io.out(
-        f"demo account: client_id={DEFAULT_ACCOUNT.client_id}, "
-        f"username={DEFAULT_ACCOUNT.username}; "
-        "its secret and password are documented in locus_async.simulator.DEFAULT_ACCOUNT"
-    )
+    sim, lines = describe_and_build(args)
+    for line in lines:
+        io.out(line)
     serve_forever(sim.app, host=args.host, port=args.port)
     return EXIT_OK
 
 
-async def _run_demo(io: _IO, args: argparse.Namespace) -> int:
+async def _run_demo(io: CliIO, args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return await run_demo(
@@ -549,7 +491,7 @@ async def _run_demo(io: _IO, args: argparse.Namespace) -> int:
     )
 
 
-_ASYNC: dict[str, Callable[[_IO, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+_ASYNC: dict[str, Callable[[CliIO, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "check": _run_check,
     "sites": _run_list,
     "clients": _run_list,
@@ -560,10 +502,12 @@ _ASYNC: dict[str, Callable[[_IO, argparse.Namespace], Coroutine[Any, Any, int]]]
     "alerts": _run_alerts,
     "backfill": _run_backfill,
     "demo": _run_demo,
+    "solarnetwork": run_solarnetwork,
+    "sn": run_solarnetwork,
 }
 
 
-def _configure_logging(io: _IO, verbose: int) -> None:
+def _configure_logging(io: CliIO, verbose: int) -> None:
     if verbose <= 0:
         return
     handler = logging.StreamHandler(io.stderr)
@@ -583,7 +527,7 @@ def main(
     transport: Any = None,
 ) -> int:
     """Run the CLI; returns the exit code (``locus-async`` calls ``sys.exit`` with it)."""
-    io = _IO(
+    io = CliIO(
         stdout or sys.stdout, stderr or sys.stderr, os.environ if env is None else env, transport
     )
     parser = _build_parser()
@@ -597,7 +541,7 @@ def main(
         if args.command == "simulate":
             return _run_simulate(io, args)
         return anyio.run(_ASYNC[args.command], io, args)
-    except (_Usage, UsageError) as exc:
+    except (CliUsage, UsageError) as exc:
         io.err(f"locus-async: error: {redact(str(exc), secrets)}")
         return EXIT_USAGE
     except AuthenticationError as exc:

@@ -8,12 +8,9 @@ parse bodies itself (``_core`` does), or put a secret in a repr, a log line or a
 
 from __future__ import annotations
 
-import os
-import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -43,12 +40,9 @@ from ._core.windows import (
     resolve_tz,
     to_instant,
 )
-from ._limiter import Limiter, LocalLimiter, Priority
+from ._limiter import Priority
 from ._oauth import BearerToken, ClientCredentialsGrant, PasswordGrant, TokenProvider
-from ._retry import RetryPolicy
-from ._session import Session
-from ._stats import ClientStats
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Timeouts, Transport
+from ._shell import ShellClient, ShellOptions, build_session
 from .errors import InvalidArgumentType, UsageError
 from .models import (
     Alert,
@@ -61,11 +55,6 @@ from .models import (
     Site,
 )
 from .timeseries import TimeSeries, WindowStream, fetch_series, run_bounded
-
-if TYPE_CHECKING:
-    import ssl
-
-    import httpx
 
 __all__ = ["DEFAULT_BASE_URL", "LocusClient"]
 
@@ -87,7 +76,7 @@ def _normalise_base_url(url: str, *, allow_insecure_http: bool) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-class LocusClient:
+class LocusClient(ShellClient):
     """An async client for the Locus Energy v3 API, safe to share between tasks.
 
     Every request goes through one limiter (default: one request on the wire at a time,
@@ -111,69 +100,31 @@ class LocusClient:
         *,
         auth: TokenProvider,
         base_url: str = DEFAULT_BASE_URL,
-        max_concurrency: int | None = None,
-        limiter: Limiter | None = None,
-        retry: RetryPolicy | None = None,
-        timeouts: Timeouts | None = None,
         limits: Mapping[Granularity | str, timedelta | None] | None = None,
         validate_fields: bool = False,
         strict: bool = False,
-        transport: httpx.AsyncBaseTransport | None = None,
-        verify: ssl.SSLContext | bool = True,
         allow_insecure_http: bool = False,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        headers: Mapping[str, str] | None = None,
-        clock: Callable[[], float] | None = None,
-        wall: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        rng: random.Random | None = None,
+        **shell: Unpack[ShellOptions],
     ) -> None:
         if not isinstance(auth, TokenProvider):
             raise InvalidArgumentType(
                 "auth must be a PasswordGrant, ClientCredentialsGrant, RefreshTokenGrant or "
                 f"BearerToken, not {type(auth).__name__}"
             )
-        if limiter is not None and max_concurrency is not None:
-            raise UsageError(
-                "give max_concurrency or limiter, not both (the limiter has a capacity)"
-            )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidArgumentType("retry must be a RetryPolicy")
         self.base_url = _normalise_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._clock = clock or time.monotonic
-        self._wall = wall or time.time
-        sleeper = sleep or anyio.sleep
-        if limiter is None:
-            limiter = LocalLimiter(
-                1 if max_concurrency is None else max_concurrency, clock=self._clock, sleep=sleeper
-            )
-        elif not isinstance(limiter, Limiter):
-            raise InvalidArgumentType("limiter must implement the Limiter protocol")
         self.limits = merge_limits(limits)
         self.validate_fields = bool(validate_fields)
         self._auth = auth
         self._converter = make_converter(strict=strict)
-        self._session = Session(
-            transport=Transport(
-                self.base_url,
-                transport=transport,
-                timeouts=timeouts,
-                verify=verify,
-                max_response_bytes=max_response_bytes,
-                headers=headers,
-            ),
-            limiter=limiter,
+        self._session = build_session(
+            "LocusClient",
+            base_url=self.base_url,
             authenticator=auth,
             decipher=lambda response, now, secrets: decipher_locus(
                 response, now=now, secrets=secrets
             ),
             converter=self._converter,
-            retry=retry,
-            stats=ClientStats(started=self._clock()),
-            clock=self._clock,
-            wall=self._wall,
-            sleep=sleeper,
-            rng=rng,
+            options=shell,
         )
         self._available: dict[tuple[str, int], list[BaseField]] = {}
         self._available_lock: anyio.Lock | None = None
@@ -199,24 +150,9 @@ class LocusClient:
         grant) or without them (client credentials). ``LOCUS_BASE_URL`` sets the host.
         Keyword arguments are passed to the constructor and win over the environment.
         """
-        source = os.environ if env is None else env
-        if "auth" not in kwargs:
-            kwargs["auth"] = auth_from_env(source)
-        if "base_url" not in kwargs and source.get("LOCUS_BASE_URL"):
-            kwargs["base_url"] = source["LOCUS_BASE_URL"]
-        return cls(**kwargs)
-
-    # -- lifecycle --------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool (a limiter you passed in stays yours to close)."""
-        await self._session.aclose()
+        return cls._configured(
+            env, kwargs, credential="auth", read=auth_from_env, base_url_variable="LOCUS_BASE_URL"
+        )
 
     async def authenticate(self) -> str:
         """Make sure the credentials work now: obtain (or refresh) a token if the provider
@@ -230,19 +166,6 @@ class LocusClient:
         return self._auth.kind
 
     # -- what every resource group uses -----------------------------------------------
-
-    @property
-    def stats(self) -> ClientStats:
-        """Counters of this client's traffic: requests, retries, 429s, grants, time queued."""
-        return self._session.stats
-
-    @property
-    def limiter(self) -> Limiter:
-        return self._session.limiter
-
-    def now(self) -> float:
-        """The client's wall clock, unix seconds (injectable for tests)."""
-        return self._wall()
 
     async def _get(
         self,

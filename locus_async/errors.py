@@ -9,11 +9,13 @@ The tree (catch the narrowest one you can act on)::
     │   ├── BadRequest              400  (also 422 from SolarNetwork: ValidationFailed)
     │   │   └── ValidationFailed    422  parameter or body rejected
     │   ├── AuthenticationError     401  (and failed token grants)
+    │   │   └── ClockSkewError      SolarNetwork: the request date is >15 min off
     │   ├── PermissionDenied        403  the token is fine, the entity is not yours
     │   ├── NotFound                404
     │   ├── RateLimited             429  carries ``retry_after`` (seconds) when known
     │   └── ServerError             5xx
     ├── ResponseDecodeError         body unreadable or off-schema; names the JSON path
+    ├── InstructionTimeout          SolarNetwork: an instruction did not finish in time
     └── UsageError (ValueError)     bad arguments, raised before any network I/O
         └── InvalidArgumentType (TypeError)
 
@@ -27,6 +29,8 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequest",
+    "ClockSkewError",
+    "InstructionTimeout",
     "InvalidArgumentType",
     "LocusError",
     "NotFound",
@@ -113,6 +117,10 @@ class AuthenticationError(APIError):
     """401, or a token grant that failed: the credentials or token are not accepted."""
 
 
+class ClockSkewError(AuthenticationError):
+    """The server refused the request's date: the local clock is more than 15 minutes off."""
+
+
 class PermissionDenied(APIError):
     """403: authenticated, but the entity is not yours. Never retried, never re-authenticated."""
 
@@ -162,3 +170,15 @@ class ResponseDecodeError(LocusError):
         self.path = path
         self.problems = problems
         self.request = request
+
+
+class InstructionTimeout(LocusError):
+    """A SolarNetwork instruction did not reach Completed or Declined before the deadline.
+
+    ``instruction`` is its last known state (a ``solarnetwork.Instruction``; it may still
+    finish later).
+    """
+
+    def __init__(self, message: str, *, instruction: object) -> None:
+        super().__init__(message)
+        self.instruction = instruction

@@ -49,6 +49,8 @@ class Request:
     not act on it (429, or a connection that never opened).
     ``authenticate``: needs the provider's credentials (the token endpoint does not).
     ``sensitive``: request or response carries secrets (token grants); never logged or quoted.
+    ``server_wait``: seconds the server may legitimately hold the answer (long polls such as
+    SolarNetwork's ``resultMaxWait``); added to the read and whole-exchange timeouts.
     """
 
     method: str
@@ -59,6 +61,7 @@ class Request:
     retry_safe: bool = True
     authenticate: bool = True
     sensitive: bool = False
+    server_wait: float = 0.0
 
     @property
     def target(self) -> str:

@@ -48,6 +48,7 @@ __all__ = [
     "bucket_ceil",
     "bucket_floor",
     "daily_window_days",
+    "from_iso",
     "is_ambiguous",
     "local_string",
     "minimum_windows",
@@ -170,16 +171,20 @@ def wall_to_instant(wall: datetime, tz: ZoneInfo) -> int:
     return lo
 
 
+def from_iso(text: str, name: str, what: str, example: str) -> datetime:
+    """``datetime.fromisoformat`` whose failure is a UsageError naming the argument."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{name} {text!r} is not an ISO-8601 {what} (for example {example!r})"
+        ) from None
+
+
 def to_instant(value: object, tz: ZoneInfo, *, name: str) -> tuple[int, bool]:
     """(unix seconds, was_aware) for a datetime, date or ISO string; naive means local in ``tz``."""
     if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise UsageError(
-                f"{name} {value!r} is not an ISO-8601 date or datetime "
-                "(for example '2024-01-01T00:00:00')"
-            ) from None
+        value = from_iso(value, name, "date or datetime", "2024-01-01T00:00:00")
     if isinstance(value, datetime):
         if not _MIN_YEAR <= value.year <= _MAX_YEAR:
             raise UsageError(f"{name} {value.isoformat()} is outside {_MIN_YEAR}..{_MAX_YEAR}")

@@ -20,17 +20,28 @@ or over loopback sockets (needs the ``simulator`` extra)::
         print(server.url)
 
 or for people and other programs: ``python -m locus_async.simulator --port 8080``.
+
+``SolarNetSimulator`` does the same for the SolarNetwork SolarUser API: it verifies every
+SNWS2 signature as the server does, keeps nodes, metadata, records, tokens and events in
+memory, and runs simulated nodes that carry instructions out::
+
+    sn = SolarNetSimulator()
+    async with sn.client() as client:           # a SolarNetClient with the demo token
+        print(await client.whoami())
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import anyio
+
 from .._transport import asgi_transport
 from ..client import LocusClient
+from ..solarnetwork import Snws2Credentials, SolarNetClient
 from ._asgi import Faults, SimulatorApp
 from ._core import (
     CLIENT_CREDENTIALS_ACCOUNT,
@@ -44,6 +55,8 @@ from ._core import (
 )
 from ._fleet import ClientSpec, ComponentSpec, Fleet, PartnerSpec, SiteSpec, default_fleet
 from ._server import ServedSimulator, serve_forever
+from ._snstate import DEFAULT_TOKEN, OTHER_TOKEN, READ_TOKEN, SnWorld, default_world
+from ._solarnet import RateRule, SolarNetCore
 
 __all__ = [
     "Account",
@@ -61,14 +74,58 @@ __all__ = [
     "Simulator",
     "SimulatorStats",
     "SiteSpec",
+    "SolarNetSimulator",
+    "RateRule",
+    "SnWorld",
+    "SN_DEFAULT_TOKEN",
+    "SN_OTHER_TOKEN",
+    "SN_READ_TOKEN",
     "default_fleet",
+    "default_world",
 ]
+
+#: (token id, secret) of the SolarNetwork simulator's demo User token (owner of 177-180).
+SN_DEFAULT_TOKEN = DEFAULT_TOKEN
+#: A ReadNodeData token of the same user (SolarUser answers it 403, whoami aside).
+SN_READ_TOKEN = READ_TOKEN
+#: A User token of another user (owner of node 300).
+SN_OTHER_TOKEN = OTHER_TOKEN
 
 #: Base URL of the in-process transport (any loopback name works; nothing is resolved).
 IN_PROCESS_URL = "http://localhost"
 
 
-class Simulator:
+class _Simulated:
+    """What both simulators offer: the ASGI app, its counters and faults, an in-process
+    transport and a loopback server."""
+
+    app: SimulatorApp
+
+    @property
+    def stats(self) -> SimulatorStats:
+        return self.app.core.stats
+
+    @property
+    def faults(self) -> Faults:
+        return self.app.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.app.faults = value
+
+    def reset_stats(self) -> None:
+        self.app.core.stats = SimulatorStats()
+
+    def transport(self) -> Any:
+        """An in-process httpx transport (no sockets; bodies are buffered)."""
+        return asgi_transport(self.app)
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> ServedSimulator:
+        """A loopback server (not yet started): ``with sim.serve() as server: server.url``."""
+        return ServedSimulator(self.app, host=host, port=port)
+
+
+class Simulator(_Simulated):
     """One simulated Locus deployment: state, rules, faults and counters.
 
     ``allowance``: requests one account may have in progress (default 1, as documented);
@@ -104,27 +161,8 @@ class Simulator:
         self.app = SimulatorApp(self.core, faults)
 
     @property
-    def stats(self) -> SimulatorStats:
-        return self.core.stats
-
-    @property
     def fleet(self) -> Fleet:
         return self.core.fleet
-
-    @property
-    def faults(self) -> Faults:
-        return self.app.faults
-
-    @faults.setter
-    def faults(self, value: Faults) -> None:
-        self.app.faults = value
-
-    def reset_stats(self) -> None:
-        self.core.stats = SimulatorStats()
-
-    def transport(self) -> Any:
-        """An in-process httpx transport (no sockets; bodies are buffered)."""
-        return asgi_transport(self.app)
 
     def client(self, account: Account = DEFAULT_ACCOUNT, **kwargs: Any) -> LocusClient:
         """A LocusClient for ``account``, wired to this simulator in process."""
@@ -145,10 +183,6 @@ class Simulator:
         kwargs.setdefault("base_url", IN_PROCESS_URL)
         kwargs.setdefault("transport", self.transport())
         return LocusClient(**kwargs)
-
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> ServedSimulator:
-        """A loopback server (not yet started): ``with sim.serve() as server: server.url``."""
-        return ServedSimulator(self.app, host=host, port=port)
 
     def ground_truth(
         self,
@@ -180,28 +214,103 @@ class Simulator:
         return env
 
 
+class SolarNetSimulator(_Simulated):
+    """One simulated SolarNetwork (SolarUser API) deployment.
+
+    ``world``: the stored state (``default_world()``: user 147 with nodes 177-180, user 200
+    with node 300, metadata, streams, events, an invitation); ``extra_nodes``/``events``
+    grow the default world for paging; ``clock``: the server's wall clock (signature dates
+    are checked against it, instructions advance with it); ``sleep``: how the server waits
+    (``/instr/exec`` holds its answer); ``rate``: a per-token RateRule (None: unlimited);
+    ``instruction_step``: seconds between a simulated node's instruction states;
+    ``page_cap``: the largest page served; ``location_metadata_prefix``: where location
+    metadata is mapped; ``faults``: see ``Faults``.
+    """
+
+    def __init__(
+        self,
+        *,
+        world: SnWorld | None = None,
+        extra_nodes: int = 0,
+        events: int = 0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rate: RateRule | None = None,
+        instruction_step: float = 1.0,
+        page_cap: int = 1000,
+        location_metadata_prefix: str = "/location/datum/meta",
+        faults: Faults | None = None,
+    ) -> None:
+        self.core = SolarNetCore(
+            world=world or default_world(extra_nodes=extra_nodes, events=events),
+            clock=clock,
+            rate=rate,
+            instruction_step=instruction_step,
+            page_cap=page_cap,
+            location_metadata_prefix=location_metadata_prefix,
+        )
+        self.app = SimulatorApp(self.core, faults, sleep=sleep)
+
+    @property
+    def world(self) -> SnWorld:
+        """The stored state as of now (instructions that have ended have taken effect)."""
+        self.core.settle()
+        return self.core.world
+
+    def client(self, token: tuple[str, str] = SN_DEFAULT_TOKEN, **kwargs: Any) -> SolarNetClient:
+        """A SolarNetClient for ``token`` (id, secret), wired in process and signing with
+        the simulator's clock (pass ``wall=`` to sign with another one)."""
+        kwargs.setdefault("credentials", Snws2Credentials(token[0], token_secret=token[1]))
+        kwargs.setdefault("base_url", IN_PROCESS_URL)
+        kwargs.setdefault("transport", self.transport())
+        kwargs.setdefault("wall", self.core.clock)
+        return SolarNetClient(**kwargs)
+
+    @staticmethod
+    def environment(base_url: str, token: tuple[str, str] = SN_DEFAULT_TOKEN) -> dict[str, str]:
+        """``SN_*`` variables that point the CLI at a served simulator."""
+        return {"SN_BASE_URL": base_url, "SN_TOKEN": token[0], "SN_SECRET": token[1]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m locus_async.simulator``: serve the default fleet until interrupted."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m locus_async.simulator", description="Serve the Locus v3 simulator."
+        prog="python -m locus_async.simulator",
+        description="Serve the Locus v3 simulator (or, with --solarnetwork, SolarUser's).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--allowance", type=int, default=1, help="requests at once per account")
     parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
+    parser.add_argument(
+        "--solarnetwork", action="store_true", help="serve the SolarNetwork SolarUser simulator"
+    )
     args = parser.parse_args(argv)
-    sim = Simulator(
-        allowance=args.allowance,
-        token_lifetime=args.token_lifetime,
-        faults=Faults(latency=args.latency),
-    )
-    print(f"Locus v3 simulator on http://{args.host}:{args.port}")
-    print(
-        f"demo credentials: client_id={DEFAULT_ACCOUNT.client_id} "
-        f"username={DEFAULT_ACCOUNT.username} (see locus_async.simulator.DEFAULT_ACCOUNT)"
-    )
+    sim, lines = describe_and_build(args)
+    for line in lines:
+        print(line)
     serve_forever(sim.app, host=args.host, port=args.port)
     return 0
+
+
+def describe_and_build(args: Any) -> tuple[_Simulated, list[str]]:
+    """The simulator ``args`` ask for and the lines that tell people how to use it (shared
+    by ``python -m locus_async.simulator`` and ``locus-async simulate``)."""
+    faults = Faults(latency=args.latency)
+    url = f"http://{args.host}:{args.port}"
+    if getattr(args, "solarnetwork", False):
+        return SolarNetSimulator(faults=faults), [
+            f"SolarNetwork SolarUser simulator on {url}",
+            f"demo token: {SN_DEFAULT_TOKEN[0]} (its secret: locus_async.simulator."
+            "SN_DEFAULT_TOKEN)",
+        ]
+    sim = Simulator(allowance=args.allowance, token_lifetime=args.token_lifetime, faults=faults)
+    return sim, [
+        f"Locus v3 simulator on {url} (allowance {args.allowance})",
+        f"demo account: client_id={DEFAULT_ACCOUNT.client_id}, "
+        f"username={DEFAULT_ACCOUNT.username}; its secret and password are documented in "
+        "locus_async.simulator.DEFAULT_ACCOUNT",
+    ]

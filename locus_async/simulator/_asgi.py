@@ -1,9 +1,10 @@
-"""The simulator as an ASGI app: latency, faults, the concurrency rule and gzip.
+"""A simulator core as an ASGI app: latency, faults, concurrency and rate rules, gzip.
 
-Owns: the async edge around ``SimulatorCore``: reading the request, the one-at-a-time rule
-(an account over its allowance gets the documented 429 at once), seeded fault injection,
-latency, compression and sending (or cutting off) the body. Must never: decide what a
-request means (the core does).
+Owns: the async edge around a ``Backend`` (the Locus core or the SolarNetwork core):
+reading the request, the concurrency rule (a caller over its allowance gets the backend's
+429 at once), the backend's rate rule, seeded fault injection, latency, answers a backend
+holds back (SolarNetwork's ``resultMaxWait``), compression and sending (or cutting off) the
+body. Must never: decide what a request means or what an error looks like (backends do).
 
 Faults are decided by hashing (seed, fault, request, n-th occurrence of that request), so a
 run is reproducible whatever order concurrent requests arrive in.
@@ -18,22 +19,20 @@ import gzip
 import hashlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 import attrs
-import orjson
 
-from ._core import SimRequest, SimResponse, SimulatorCore, _ByteBoundedCache, error_response
+from ._core import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
 
-__all__ = ["Faults", "SimulatorApp"]
+__all__ = ["Backend", "Faults", "SimulatorApp"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-RATE_LIMITED_BODY: Final = orjson.dumps({"message": "Too many requests", "statusCode": 429})
 _HTML_502: Final = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -83,12 +82,50 @@ class Faults:
         return int.from_bytes(digest, "big") / 2**64
 
 
-class SimulatorApp:
-    """ASGI 3 application serving a ``SimulatorCore``."""
+class Backend(Protocol):
+    """What a simulated server decides; the adapter does the rest."""
 
-    def __init__(self, core: SimulatorCore, faults: Faults | None = None) -> None:
+    stats: SimulatorStats
+
+    def fault_key(self, request: SimRequest) -> str:
+        """Identifies "the same request" for seeded faults."""
+        ...
+
+    def caller(self, request: SimRequest) -> tuple[str, int | None] | None:
+        """(name, allowance) the request counts against; allowance None: no limit."""
+        ...
+
+    def rate_limited(self, request: SimRequest) -> SimResponse:
+        """The 429 for a caller over its allowance (or a spurious one)."""
+        ...
+
+    def throttle(self, request: SimRequest) -> SimResponse | None:
+        """A 429 from the backend's own rate rule, or None to go on."""
+        ...
+
+    def error(self, status: int, message: str) -> SimResponse: ...
+
+    def revoke(self, request: SimRequest) -> SimResponse | None:
+        """Revoke the request's credential (a fault) and return the answer, or None when
+        the request has nothing to revoke."""
+        ...
+
+    def handle(self, request: SimRequest) -> SimResponse: ...
+
+
+class SimulatorApp:
+    """ASGI 3 application serving a ``Backend``."""
+
+    def __init__(
+        self,
+        core: Backend,
+        faults: Faults | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self.core = core
         self.faults = faults or Faults()
+        self.sleep = sleep
         self._seen: Counter[str] = Counter()
         self._gzipped = _ByteBoundedCache(32 * 1024 * 1024)
 
@@ -109,33 +146,40 @@ class SimulatorApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
         request = SimRequest(
             method=scope["method"],
             path=scope["path"],
             query=scope["query_string"].decode("latin-1"),
             headers=headers,
             body=b"".join(chunks),
+            raw_path=raw_path.split(b"?", 1)[0].decode("latin-1"),
         )
         response, drop = await self._answer(request)
         await self._send(send, request, response, drop=drop)
 
     async def _answer(self, request: SimRequest) -> tuple[SimResponse, bool]:
         core, faults, stats = self.core, self.faults, self.core.stats
-        key = f"{request.method} {request.path}?{request.query}"
-        if request.path == "/oauth/token":
-            key += "#" + hashlib.blake2b(request.body, digest_size=6).hexdigest()
+        key = core.fault_key(request)
         self._seen[key] += 1
         occurrence = self._seen[key]
         stats.requests += 1
 
         if faults.hits("rate_limits", key, occurrence):
             stats.faults["rate_limits"] += 1
-            return SimResponse(429, RATE_LIMITED_BODY), False
-        account = core.account_for(request)
-        name = account.client_id if account is not None else ""
-        if account is not None and stats.in_flight[name] >= core.allowance_of(account):
-            return SimResponse(429, RATE_LIMITED_BODY), False
+            return core.rate_limited(request), False
+        caller = core.caller(request)
+        name, allowance = caller if caller is not None else ("", None)
+        if allowance is not None and stats.in_flight[name] >= allowance:
+            return core.rate_limited(request), False
+        throttled = core.throttle(request)
+        if throttled is not None:
+            return throttled, False
         stats.in_flight[name] += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight[name])
         try:
@@ -144,30 +188,34 @@ class SimulatorApp:
                 stats.faults["slow"] += 1
                 delay += faults.slow_seconds
             if delay > 0:
-                await anyio.sleep(delay)
-            if faults.hits("server_errors", key, occurrence):
-                stats.faults["server_errors"] += 1
-                status = 503 if occurrence % 2 else 500
-                response = error_response(status, "Internal server error")
-            elif faults.hits("html_errors", key, occurrence):
-                stats.faults["html_errors"] += 1
-                response = SimResponse(502, _HTML_502, (("content-type", "text/html"),))
-            elif (
-                request.path != "/oauth/token"
-                and account is not None
-                and faults.hits("revocations", key, occurrence)
-            ):
-                stats.faults["revocations"] += 1
-                core.revoke((request.header("authorization") or "")[len("Bearer ") :])
-                response = error_response(401, "Token revoked")
-            else:
+                await self.sleep(delay)
+            response = self._faulty(request, key, occurrence)
+            if response is None:
                 response = core.handle(request)
+            if response.hold > 0:
+                await self.sleep(response.hold)
             drop = faults.hits("drops", key, occurrence)
             if drop:
                 stats.faults["drops"] += 1
         finally:
             stats.in_flight[name] -= 1
         return response, drop
+
+    def _faulty(self, request: SimRequest, key: str, occurrence: int) -> SimResponse | None:
+        """The answer of an injected fault, or None to let the backend answer."""
+        core, faults, stats = self.core, self.faults, self.core.stats
+        if faults.hits("server_errors", key, occurrence):
+            stats.faults["server_errors"] += 1
+            return core.error(503 if occurrence % 2 else 500, "Internal server error")
+        if faults.hits("html_errors", key, occurrence):
+            stats.faults["html_errors"] += 1
+            return SimResponse(502, _HTML_502, (("content-type", "text/html"),))
+        if faults.hits("revocations", key, occurrence):
+            revoked = core.revoke(request)
+            if revoked is not None:
+                stats.faults["revocations"] += 1
+                return revoked
+        return None
 
     def _compressed(self, response: SimResponse) -> bytes:
         """gzip of the body, reused for answers that cannot change."""

@@ -94,6 +94,8 @@ class SimRequest:
     query: str = ""
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
+    #: The path exactly as sent, still percent-encoded (what SNWS2 signs).
+    raw_path: str | None = None
 
     @property
     def params(self) -> list[tuple[str, str]]:
@@ -111,6 +113,8 @@ class SimResponse:
     #: Set on answers that never change (data wholly in the past): adapters may reuse
     #: work keyed on it, such as the compressed body.
     cache_key: str | None = None
+    #: Seconds the server holds the answer before sending it (a long poll).
+    hold: float = 0.0
 
 
 class _ByteBoundedCache:
@@ -163,6 +167,8 @@ class SimulatorStats:
     )
     faults: Counter[str] = attrs.field(factory=Counter)
     log: list[tuple[str, str, int]] = attrs.field(factory=list)
+    #: Provider-specific counts (SolarNetwork: signatures verified, instructions...).
+    counters: Counter[str] = attrs.field(factory=Counter)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -188,6 +194,9 @@ def _json(status: int, body: dict[str, Any]) -> SimResponse:
 
 def error_response(status: int, message: str) -> SimResponse:
     return _json(status, {"statusCode": status, "message": message})
+
+
+RATE_LIMITED: Final = error_response(429, "Too many requests")
 
 
 _ROUTES: Final = [
@@ -273,6 +282,37 @@ class SimulatorCore:
     def allowance_of(self, account: Account) -> int:
         return account.allowance if account.allowance is not None else self.allowance
 
+    # ------------------------------------------------------------------ the adapter's Backend
+
+    def fault_key(self, request: SimRequest) -> str:
+        key = f"{request.method} {request.path}?{request.query}"
+        if request.path == "/oauth/token":
+            key += "#" + hashlib.blake2b(request.body, digest_size=6).hexdigest()
+        return key
+
+    def caller(self, request: SimRequest) -> tuple[str, int | None] | None:
+        account = self.account_for(request)
+        return None if account is None else (account.client_id, self.allowance_of(account))
+
+    def rate_limited(self, request: SimRequest) -> SimResponse:
+        return RATE_LIMITED
+
+    def throttle(self, request: SimRequest) -> SimResponse | None:
+        return None
+
+    def error(self, status: int, message: str) -> SimResponse:
+        return error_response(status, message)
+
+    def revoke(self, request: SimRequest) -> SimResponse | None:
+        """Revoke the request's access token (a fault): it is answered 401 now and after."""
+        if request.path == "/oauth/token":
+            return None
+        record = self._bearer(request)
+        if record is None or record.revoked:
+            return None
+        record.revoked = True
+        return error_response(401, "Token revoked")
+
     def account_for(self, request: SimRequest) -> Account | None:
         """The account a request counts against (None: it will be rejected anyway)."""
         if request.path == "/oauth/token":
@@ -292,7 +332,7 @@ class SimulatorCore:
         raw = f"{self.seed}:{kind}:{self._token_counter}:{random.random()}".encode()
         return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
-    def revoke(self, access_token: str) -> None:
+    def revoke_token(self, access_token: str) -> None:
         record = self._tokens.get(access_token)
         if record is not None:
             record.revoked = True
