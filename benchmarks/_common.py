@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -10,8 +11,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
+import anyio
 import httpx
 
 from locus_async.simulator import DEFAULT_ACCOUNT
@@ -68,6 +70,27 @@ def simulator_process(
     finally:
         process.terminate()
         process.wait(10)
+
+
+def throughput_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--requests`` per round and ``--rounds``, as every throughput comparison takes."""
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+
+
+def alternate(
+    rounds: int,
+    bare: Callable[..., Awaitable[float]],
+    ours: Callable[..., Awaitable[float]],
+    *args: object,
+) -> tuple[list[float], list[float]]:
+    """Requests/s of ``bare`` and ``ours`` in alternated rounds (noise hits both alike)."""
+    theirs_runs: list[float] = []
+    ours_runs: list[float] = []
+    for _ in range(rounds):
+        theirs_runs.append(anyio.run(bare, *args))
+        ours_runs.append(anyio.run(ours, *args))
+    return theirs_runs, ours_runs
 
 
 def machine() -> str:

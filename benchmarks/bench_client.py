@@ -14,7 +14,15 @@ import time
 
 import anyio
 import httpx
-from _common import TOKEN_FORM, machine, median, simulator_process, table
+from _common import (
+    TOKEN_FORM,
+    alternate,
+    machine,
+    median,
+    simulator_process,
+    table,
+    throughput_arguments,
+)
 
 from locus_async import LocusClient, PasswordGrant
 from locus_async.simulator import DEFAULT_ACCOUNT
@@ -60,17 +68,15 @@ async def ours(url: str, requests: int, allowance: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
+    throughput_arguments(parser)
     parser.add_argument("--latency", type=float, default=0.02)
     args = parser.parse_args()
     rows = []
     for allowance in (1, 4):
         with simulator_process(allowance=allowance, latency=args.latency) as url:
-            theirs_runs, ours_runs = [], []
-            for _ in range(args.rounds):
-                theirs_runs.append(anyio.run(bare, url, args.requests, allowance))
-                ours_runs.append(anyio.run(ours, url, args.requests, allowance))
+            theirs_runs, ours_runs = alternate(
+                args.rounds, bare, ours, url, args.requests, allowance
+            )
             a, b = median(theirs_runs), median(ours_runs)
             rows.append(
                 (

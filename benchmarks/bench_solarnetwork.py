@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 
 import anyio
 import httpx
-from _common import machine, median, simulator_process, table
+from _common import (
+    alternate,
+    machine,
+    median,
+    simulator_process,
+    table,
+    throughput_arguments,
+)
 
 from locus_async._core.http import Request
 from locus_async.simulator import SN_DEFAULT_TOKEN
@@ -124,8 +131,7 @@ async def ours(url: str, requests: int, allowance: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
+    throughput_arguments(parser)
     parser.add_argument("--signs", type=int, default=20000)
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -134,10 +140,7 @@ def main() -> None:
     rows = []
     for allowance in (1, 4):
         with simulator_process(latency=0.02, solarnetwork=True) as url:
-            theirs, mine = [], []
-            for _ in range(args.rounds):
-                theirs.append(anyio.run(bare, url, args.requests, allowance))
-                mine.append(anyio.run(ours, url, args.requests, allowance))
+            theirs, mine = alternate(args.rounds, bare, ours, url, args.requests, allowance)
         ratio = median([m / t for m, t in zip(mine, theirs, strict=True)])
         rows.append([allowance, f"{median(theirs):.1f}", f"{median(mine):.1f}", f"{ratio:.3f}"])
     print(table(["concurrency", "bare httpx req/s", "SolarNetClient req/s", "ratio"], rows))
