@@ -78,6 +78,15 @@ def throughput_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5)
 
 
+async def rate_of(requests: int, call: Callable[[], Awaitable[object]]) -> float:
+    """Requests per second of ``requests`` concurrent ``call()``s (the limiter decides)."""
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(requests):
+            group.start_soon(call)
+    return requests / (time.perf_counter() - started)
+
+
 def alternate(
     rounds: int,
     bare: Callable[..., Awaitable[float]],

@@ -10,7 +10,6 @@ hits both alike. Target (issue 2): our throughput >= 0.95 of the bare loop's.
 from __future__ import annotations
 
 import argparse
-import time
 
 import anyio
 import httpx
@@ -19,6 +18,7 @@ from _common import (
     alternate,
     machine,
     median,
+    rate_of,
     simulator_process,
     table,
     throughput_arguments,
@@ -41,11 +41,7 @@ async def bare(url: str, requests: int, allowance: int) -> float:
             response.raise_for_status()
             response.json()
 
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(requests):
-                group.start_soon(one)
-        return requests / (time.perf_counter() - started)
+        return await rate_of(requests, one)
 
 
 async def ours(url: str, requests: int, allowance: int) -> float:
@@ -57,13 +53,9 @@ async def ours(url: str, requests: int, allowance: int) -> float:
     )
     async with LocusClient(auth=auth, base_url=url, max_concurrency=allowance) as client:
         await client.sites.get(3393714)  # token and connection, as the bare loop gets them
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(requests):
-                group.start_soon(client.components.get, 54369)
-        elapsed = time.perf_counter() - started
+        rate = await rate_of(requests, lambda: client.components.get(54369))
         assert client.stats.rate_limited == 0
-        return requests / elapsed
+        return rate
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from _common import (
     alternate,
     machine,
     median,
+    rate_of,
     simulator_process,
     table,
     throughput_arguments,
@@ -108,25 +109,17 @@ async def bare(url: str, requests: int, allowance: int) -> float:
             response.json()
 
         await one()  # the connection, as ours gets it
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(requests):
-                group.start_soon(one)
-        return requests / (time.perf_counter() - started)
+        return await rate_of(requests, one)
 
 
 async def ours(url: str, requests: int, allowance: int) -> float:
     creds = Snws2Credentials(TOKEN, token_secret=SECRET)
     async with SolarNetClient(credentials=creds, base_url=url, max_concurrency=allowance) as c:
         await c.whoami()
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(requests):
-                group.start_soon(c.whoami)
-        elapsed = time.perf_counter() - started
+        rate = await rate_of(requests, c.whoami)
         assert c.stats.rate_limited == 0
         assert c.stats.retries == 0
-        return requests / elapsed
+        return rate
 
 
 def main() -> None:
