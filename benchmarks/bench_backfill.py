@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 from _common import machine, simulator_process, table
 
-from locus_async import LocusClient, PasswordGrant
+from locus_async import LocusClient
 from locus_async.backfill import Backfill, BackfillSpec
 from locus_async.simulator import DEFAULT_ACCOUNT
 
@@ -38,12 +38,7 @@ class Discarding(Backfill):
 
 
 async def child(url: str, mode: str, out: str, components: int, days: int) -> dict[str, object]:
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     start = datetime(2024, 1, 1)
     spec = BackfillSpec(
         fields=("W_avg", "Wh_sum"),

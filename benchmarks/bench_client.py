@@ -24,7 +24,7 @@ from _common import (
     throughput_arguments,
 )
 
-from locus_async import LocusClient, PasswordGrant
+from locus_async import LocusClient
 from locus_async.simulator import DEFAULT_ACCOUNT
 
 
@@ -45,12 +45,7 @@ async def bare(url: str, requests: int, allowance: int) -> float:
 
 
 async def ours(url: str, requests: int, allowance: int) -> float:
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     async with LocusClient(auth=auth, base_url=url, max_concurrency=allowance) as client:
         await client.sites.get(3393714)  # token and connection, as the bare loop gets them
         rate = await rate_of(requests, lambda: client.components.get(54369))

@@ -27,24 +27,16 @@ from locus_async import (
     BackfillSpec,
     LocalLimiter,
     LocusClient,
-    PasswordGrant,
     Priority,
 )
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, Simulator
 
 
-def _auth() -> PasswordGrant:
-    return PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
-
-
 async def drive(url: str, limiter: LocalLimiter, calls: int = 600) -> tuple[float, int, int]:
     remaining = calls
-    async with LocusClient(auth=_auth(), base_url=url, limiter=limiter) as client:
+    async with LocusClient(
+        auth=DEFAULT_ACCOUNT.provider(), base_url=url, limiter=limiter
+    ) as client:
         await client.sites.get(3393714)
         started = time.perf_counter()
 

@@ -32,7 +32,7 @@ import requests
 import tenacity
 from _common import TOKEN_FORM, machine, median, simulator_process, table
 
-from locus_async import DEFAULT_LIMITS, Granularity, LocusClient, PasswordGrant
+from locus_async import DEFAULT_LIMITS, Granularity, LocusClient
 from locus_async._core.series import parse_data_body
 from locus_async._core.windows import Window, minimum_windows, plan_windows, to_instant
 from locus_async.simulator import DEFAULT_ACCOUNT, Simulator
@@ -81,12 +81,7 @@ def params(window: Window) -> dict[str, str]:
 
 
 async def ours(url: str, allowance: int) -> float:
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     async with LocusClient(auth=auth, base_url=url, max_concurrency=allowance) as client:
         await client.sites.get(3393714)
         started = time.perf_counter()

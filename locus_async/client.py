@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar, Unpack
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
 from ._core.converter import make_converter
 from ._core.decipher import decipher_locus
-from ._core.http import Request, Response, check_base_url
+from ._core.http import Request, Response, api_root
 from ._core.locus import API_PREFIX, decoder, list_decoder
 from ._core.query import (
     ALERT_PRIORITIES,
@@ -66,16 +65,6 @@ T = TypeVar("T")
 _BULK_MONTHS: Final = 12
 
 
-def _normalise_base_url(url: str, *, allow_insecure_http: bool) -> str:
-    """Check the URL; accept it with or without the ``/v3`` suffix."""
-    url = check_base_url(url, allow_insecure_http=allow_insecure_http)
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    if path.endswith(API_PREFIX):
-        path = path[: -len(API_PREFIX)]
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
 class LocusClient(ShellClient):
     """An async client for the Locus Energy v3 API, safe to share between tasks.
 
@@ -111,7 +100,8 @@ class LocusClient(ShellClient):
                 "auth must be a PasswordGrant, ClientCredentialsGrant, RefreshTokenGrant or "
                 f"BearerToken, not {type(auth).__name__}"
             )
-        self.base_url = _normalise_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        # with or without the /v3 suffix
+        self.base_url = api_root(base_url, [API_PREFIX], allow_insecure_http=allow_insecure_http)
         self.limits = merge_limits(limits)
         self.validate_fields = bool(validate_fields)
         self._auth = auth

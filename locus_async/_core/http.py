@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 
@@ -19,6 +19,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "Request",
     "Response",
+    "api_root",
     "check_base_url",
     "encode_query",
     "redact",
@@ -130,6 +131,19 @@ def check_base_url(url: str, *, allow_insecure_http: bool = False) -> str:
             "in clear. Use https, or pass allow_insecure_http=True if you really mean it"
         )
     return url.rstrip("/")
+
+
+def api_root(url: str, api_paths: Iterable[str], *, allow_insecure_http: bool) -> str:
+    """A checked base URL without a trailing API path the user may have included (the
+    first of ``api_paths`` it ends with): clients add their own path to every request."""
+    url = check_base_url(url, allow_insecure_http=allow_insecure_http)
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    for suffix in api_paths:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

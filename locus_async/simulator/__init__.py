@@ -55,7 +55,7 @@ from ._core import (
 )
 from ._fleet import ClientSpec, ComponentSpec, Fleet, PartnerSpec, SiteSpec, default_fleet
 from ._server import ServedSimulator, serve_forever
-from ._snstate import DEFAULT_TOKEN, OTHER_TOKEN, READ_TOKEN, SnWorld, default_world
+from ._snstate import SN_DEFAULT_TOKEN, SN_OTHER_TOKEN, SN_READ_TOKEN, SnWorld, default_world
 from ._solarnet import RateRule, SolarNetCore
 
 __all__ = [
@@ -83,13 +83,6 @@ __all__ = [
     "default_fleet",
     "default_world",
 ]
-
-#: (token id, secret) of the SolarNetwork simulator's demo User token (owner of 177-180).
-SN_DEFAULT_TOKEN = DEFAULT_TOKEN
-#: A ReadNodeData token of the same user (SolarUser answers it 403, whoami aside).
-SN_READ_TOKEN = READ_TOKEN
-#: A User token of another user (owner of node 300).
-SN_OTHER_TOKEN = OTHER_TOKEN
 
 #: Base URL of the in-process transport (any loopback name works; nothing is resolved).
 IN_PROCESS_URL = "http://localhost"
@@ -166,20 +159,7 @@ class Simulator(_Simulated):
 
     def client(self, account: Account = DEFAULT_ACCOUNT, **kwargs: Any) -> LocusClient:
         """A LocusClient for ``account``, wired to this simulator in process."""
-        from .._oauth import ClientCredentialsGrant, PasswordGrant
-
-        if account.username is not None and account.password is not None:
-            auth: Any = PasswordGrant(
-                client_id=account.client_id,
-                client_secret=account.client_secret,
-                username=account.username,
-                password=account.password,
-            )
-        else:
-            auth = ClientCredentialsGrant(
-                client_id=account.client_id, client_secret=account.client_secret
-            )
-        kwargs.setdefault("auth", auth)
+        kwargs.setdefault("auth", account.provider())
         kwargs.setdefault("base_url", IN_PROCESS_URL)
         kwargs.setdefault("transport", self.transport())
         return LocusClient(**kwargs)

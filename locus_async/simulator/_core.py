@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import orjson
 
+from .._oauth import ClientCredentialsGrant, PasswordGrant, TokenProvider, TokenStore
 from ._calendar import bucket_starts, format_many, format_ts, parse_local
 from ._fleet import BULK_FIELDS, Fleet, Quantity, default_fleet
 from ._physics import MINUTES_PER_DAY, Physics, epoch_day
@@ -73,6 +74,21 @@ class Account:
     @property
     def grant(self) -> str:
         return "password" if self.username is not None else "client_credentials"
+
+    def provider(self, *, store: TokenStore | None = None) -> TokenProvider:
+        """The token provider a client of this account uses (the password grant when the
+        account has a user, client credentials otherwise)."""
+        if self.username is not None and self.password is not None:
+            return PasswordGrant(
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                username=self.username,
+                password=self.password,
+                store=store,
+            )
+        return ClientCredentialsGrant(
+            client_id=self.client_id, client_secret=self.client_secret, store=store
+        )
 
 
 DEFAULT_ACCOUNT: Final = Account(

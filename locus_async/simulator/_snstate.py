@@ -19,7 +19,9 @@ from typing import Any, Final
 import attrs
 
 __all__ = [
-    "DEFAULT_TOKEN",
+    "SN_DEFAULT_TOKEN",
+    "SN_OTHER_TOKEN",
+    "SN_READ_TOKEN",
     "Invitation",
     "SnInstruction",
     "SnNode",
@@ -157,9 +159,12 @@ class SnWorld:
         return [n for n in self.nodes.values() if n.user_id == user_id]
 
 
-DEFAULT_TOKEN: Final = ("demo-sn-token", "demo-sn-secret")
-READ_TOKEN: Final = ("demo-sn-reader", "demo-sn-reader-secret")
-OTHER_TOKEN: Final = ("other-sn-token", "other-sn-secret")
+#: (token id, secret) of the demo User token (owner of nodes 177-180).
+SN_DEFAULT_TOKEN: Final = ("demo-sn-token", "demo-sn-secret")
+#: A ReadNodeData token of the same user (SolarUser answers it 403, whoami aside).
+SN_READ_TOKEN: Final = ("demo-sn-reader", "demo-sn-reader-secret")
+#: A User token of another user (owner of node 300).
+SN_OTHER_TOKEN: Final = ("other-sn-token", "other-sn-secret")
 
 
 def _sources() -> dict[str, tuple[list[str], list[str], list[str]]]:
@@ -178,11 +183,11 @@ def default_world(*, extra_nodes: int = 0, events: int = 0) -> SnWorld:
         200: SnUser(200, "Someone Else", "else@solarnetwork.example", 11536820),
     }
     tokens = {
-        DEFAULT_TOKEN[0]: SnToken(DEFAULT_TOKEN[0], DEFAULT_TOKEN[1], 147, name="Demo"),
-        READ_TOKEN[0]: SnToken(
-            READ_TOKEN[0], READ_TOKEN[1], 147, type="ReadNodeData", policy={"nodeIds": [177]}
+        SN_DEFAULT_TOKEN[0]: SnToken(SN_DEFAULT_TOKEN[0], SN_DEFAULT_TOKEN[1], 147, name="Demo"),
+        SN_READ_TOKEN[0]: SnToken(
+            SN_READ_TOKEN[0], SN_READ_TOKEN[1], 147, type="ReadNodeData", policy={"nodeIds": [177]}
         ),
-        OTHER_TOKEN[0]: SnToken(OTHER_TOKEN[0], OTHER_TOKEN[1], 200, name="Other"),
+        SN_OTHER_TOKEN[0]: SnToken(SN_OTHER_TOKEN[0], SN_OTHER_TOKEN[1], 200, name="Other"),
     }
     nodes = {
         177: SnNode(

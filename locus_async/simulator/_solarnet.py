@@ -30,8 +30,9 @@ import attrs
 import orjson
 
 from ..solarnetwork._signing import (
-    EMPTY_BODY_SHA256,
     canonical_request,
+    digest_header,
+    signed_inputs,
     signing_key,
     string_to_sign,
 )
@@ -121,8 +122,7 @@ def _auth_failure(message: str, status: int = 401) -> _Fail:
 def fmt(ts: float) -> str:
     """``2019-02-27 18:34:16.550Z``; six fraction digits when the instant has them."""
     moment = datetime.fromtimestamp(ts, UTC)
-    micro = round((ts - int(ts)) * 1_000_000) if ts >= 0 else moment.microsecond
-    micro = min(micro, 999_999)
+    micro = moment.microsecond
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{micro:06d}Z" if micro % 1000 else f"{text}.{micro // 1000:03d}Z"
 
@@ -331,15 +331,17 @@ class SolarNetCore:
 
     # ------------------------------------------------------------------ authentication
 
-    def authenticate(self, request: SimRequest) -> SnToken:
-        """The token of a correctly signed request, or a _Fail saying what is wrong."""
+    def authenticate(
+        self, request: SimRequest, params: list[tuple[str, str]], body_hash: str
+    ) -> SnToken:
+        """The token of a correctly signed request, or a _Fail saying what is wrong.
+        ``params`` and ``body_hash``: the request's parameters (query and form fields) and
+        body hash as the server reads them (``signed_inputs``)."""
         match, names, when = self._signed_headers(request)
         body = request.body
         digest = request.header("digest")
-        if digest is not None:
-            expected = "sha-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
-            if not hmac.compare_digest(digest.strip(), expected):
-                raise _auth_failure("Digest does not match the body", status=403)
+        if digest is not None and not hmac.compare_digest(digest.strip(), digest_header(body)):
+            raise _auth_failure("Digest does not match the body", status=403)
         md5 = request.header("content-md5")
         if md5 is not None:
             raw = hashlib.md5(body, usedforsecurity=False).digest()
@@ -348,7 +350,11 @@ class SolarNetCore:
         token = self.world.tokens.get(match["token"])
         if token is None:
             raise _auth_failure("Bad credentials", status=403)
-        if not self._signature_matches(request, names, when, token.secret, match["sig"]):
+        headers = {n: request.header(n) or "" for n in names}
+        canonical = canonical_request(
+            request.method, request.raw_path or request.path, params, headers, body_hash
+        )
+        if not self._signature_matches(canonical, when, token.secret, match["sig"]):
             self.stats.counters["bad_signatures"] += 1
             raise _auth_failure("Invalid signature")
         if token.status != "Active":
@@ -392,20 +398,8 @@ class SolarNetCore:
         return match, names, when
 
     @staticmethod
-    def _signature_matches(
-        request: SimRequest, names: list[str], when: datetime, secret: str, signature: str
-    ) -> bool:
-        """Rebuild the canonical request from what arrived; try the keys of 7 days."""
-        params = list(parse_qsl(request.query, keep_blank_values=True))
-        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
-        body_hash = hashlib.sha256(request.body).hexdigest()
-        if content_type == "application/x-www-form-urlencoded":
-            params += parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-            body_hash = EMPTY_BODY_SHA256
-        headers = {n: request.header(n) or "" for n in names}
-        canonical = canonical_request(
-            request.method, request.raw_path or request.path, params, headers, body_hash
-        )
+    def _signature_matches(canonical: str, when: datetime, secret: str, signature: str) -> bool:
+        """Whether ``signature`` signs ``canonical`` with the key of one of the 7 days."""
         to_sign = string_to_sign(canonical, when).encode()
         for back in range(KEY_DAYS):
             key = signing_key(secret, (when - timedelta(days=back)).date())
@@ -430,8 +424,11 @@ class SolarNetCore:
             return self._associate(request)
         if not request.path.startswith(API_PREFIX + "/"):
             raise _not_found("Endpoint")
+        params, body_hash = signed_inputs(
+            parse_qsl(request.query, keep_blank_values=True), request.headers, request.body
+        )
         try:
-            token = self.authenticate(request)
+            token = self.authenticate(request, params, body_hash)
         except _Fail:
             self.stats.counters["auth_rejected"] += 1
             raise
@@ -445,11 +442,6 @@ class SolarNetCore:
                 raise _Fail(406, "An Accept header (application/json) is required")
             if token.type != "User" and handler != self._whoami:
                 raise _denied()
-            params = list(parse_qsl(request.query, keep_blank_values=True))
-            if (request.header("content-type") or "").startswith(
-                "application/x-www-form-urlencoded"
-            ):
-                params += parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
             self.settle()
             return handler(_Call(request, token, params, self.clock(), found.groups()))
         if any(p.match(rest) for _, p, _, _ in self._routes):
@@ -608,9 +600,9 @@ class SolarNetCore:
     def _range(
         self, call: _Call, zone: ZoneInfo | None = None, *, local: bool = False
     ) -> tuple[float | None, float | None]:
-        prefix = "local" if local else ""
-        start_name = f"{prefix}StartDate" if local else "startDate"
-        end_name = f"{prefix}EndDate" if local else "endDate"
+        start_name, end_name = (
+            ("localStartDate", "localEndDate") if local else ("startDate", "endDate")
+        )
         start = call.get(start_name)
         end = call.get(end_name)
         return (

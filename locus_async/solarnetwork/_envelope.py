@@ -21,7 +21,13 @@ import cattrs
 from .._core.converter import decode_json, structure
 from .._core.decipher import error_for_status
 from .._core.http import Response, redact
-from ..errors import AuthenticationError, ClockSkewError, PermissionDenied, ResponseDecodeError
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    ClockSkewError,
+    PermissionDenied,
+    ResponseDecodeError,
+)
 from .models import Page
 
 __all__ = [
@@ -49,9 +55,9 @@ def _body(content: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _status_of_failure(code: str | None) -> int:
+def _status_of_failure(code: object) -> int:
     """The HTTP-like status for ``success: false`` on a 2xx answer."""
-    if code and code.startswith(("VAL.", "DAO.")):
+    if isinstance(code, str) and code.startswith(("VAL.", "DAO.")):
         return 404 if code == "DAO.00102" else 422
     return 400
 
@@ -66,34 +72,43 @@ def _detail(error: object) -> str:
 
 
 def decipher_solarnetwork(response: Response, now: float, secrets: Iterable[str] = ()) -> None:
-    """Raise the right error for a SolarNetwork answer; return for a successful one."""
+    """Raise the right error for a SolarNetwork error status; return for a 2xx, whose body
+    the decoder reads once (``envelope_data`` raises for ``success: false``)."""
     status = response.status_code
-    body = _body(response.content)
+    if 200 <= status < 300:
+        return
+    raise _failure(status, _body(response.content), response, now, secrets)
+
+
+def _failure(
+    status: int,
+    body: dict[str, Any] | None,
+    response: Response,
+    now: float,
+    secrets: Iterable[str],
+) -> APIError:
+    """The error for a failed answer: ``status`` (the HTTP one, or the one ``success: false``
+    on a 2xx stands for) and the envelope's ``code``, ``message`` and ``errors``."""
     code = body.get("code") if body else None
     code = code if isinstance(code, str) else None
     message = body.get("message") if body else None
     message = message if isinstance(message, str) else ""
     label = response.request.label
-    if 200 <= status < 300:
-        if body is not None and body.get("success") is False:
-            status = _status_of_failure(code)
-        else:
-            return
     header_message = response.header(ERROR_HEADER) or ""
     text = redact(message or header_message, secrets)
     if status == 401 or (status == 403 and header_message):
         if "skew" in text.lower():
-            raise ClockSkewError(
+            return ClockSkewError(
                 f"{text} (the local clock is more than 15 minutes off the server's)",
                 status_code=status,
                 request=label,
                 code=code,
             )
-        raise AuthenticationError(
+        return AuthenticationError(
             text or "signature refused", status_code=status, request=label, code=code
         )
     if status == 403:
-        raise PermissionDenied(text or "ACCESS_DENIED", status_code=403, request=label, code=code)
+        return PermissionDenied(text or "ACCESS_DENIED", status_code=403, request=label, code=code)
     retry_after = None
     raw = response.header(RETRY_AFTER_HEADER)
     if raw:
@@ -108,7 +123,7 @@ def decipher_solarnetwork(response: Response, now: float, secrets: Iterable[str]
         if details:
             joined = redact("; ".join(details), secrets)
             text = f"{text}: {joined}" if text else joined
-    raise error_for_status(status, text, request=label, code=code, retry_after=retry_after)
+    return error_for_status(status, text, request=label, code=code, retry_after=retry_after)
 
 
 def envelope_data(response: Response, *, bare: bool = False) -> Any:
@@ -117,6 +132,8 @@ def envelope_data(response: Response, *, bare: bool = False) -> Any:
     label = response.request.label
     body = decode_json(response.content, request=label, quote_body=not response.request.sensitive)
     if isinstance(body, dict) and isinstance(body.get("success"), bool):
+        if body["success"] is False:  # an error whatever the status (the shell redacts it)
+            raise _failure(_status_of_failure(body.get("code")), body, response, 0.0, ())
         return body.get("data")
     if bare and isinstance(body, dict):
         return body

@@ -127,7 +127,7 @@ def signed_inputs(
     """(canonical parameters, body hash): form fields join the query and hash as empty."""
     params = list(query)
     if is_form(headers):
-        params += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         return params, EMPTY_BODY_SHA256
     return params, hashlib.sha256(body).hexdigest()
 

@@ -124,7 +124,7 @@ def epoch_millis(value: object, name: str) -> int:
     return int(whole.timestamp()) * 1000 + moment.microsecond // 1000
 
 
-def _many(values: object, name: str) -> list[Any]:
+def _many(values: object) -> list[Any]:
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         return [values]
     return list(values)
@@ -133,7 +133,7 @@ def _many(values: object, name: str) -> list[Any]:
 def id_list(values: object, name: str) -> list[int]:
     """Positive int ids, order kept, duplicates dropped; at least one."""
     ids: list[int] = []
-    for value in _many(values, name):
+    for value in _many(values):
         ident = check_id(value, name)
         if ident not in ids:
             ids.append(ident)
@@ -161,7 +161,7 @@ def _source(value: object, name: str) -> str:
 def source_params(values: object, name: str = "source_ids") -> list[Param]:
     """``sourceId=/power/1`` for one; repeated ``sourceIds`` for several (never a comma
     list, since a source id may contain a comma). Wildcards (``/power/**``) pass through."""
-    sources = list(dict.fromkeys(_source(v, name) for v in _many(values, name)))
+    sources = list(dict.fromkeys(_source(v, name) for v in _many(values)))
     if not sources:
         raise UsageError(f"{name} is empty")
     if len(sources) == 1:
@@ -203,7 +203,7 @@ def sort_params(sorts: object, allowed: Sequence[str]) -> list[Param]:
     if sorts is None:
         return []
     params: list[Param] = []
-    for index, item in enumerate(_many(sorts, "sort")):
+    for index, item in enumerate(_many(sorts)):
         if not isinstance(item, str):
             raise InvalidArgumentType("every sort key must be a string such as '-created'")
         key = item[1:] if item.startswith("-") else item

@@ -16,12 +16,12 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import orjson
 
 from .._core.converter import make_converter
-from .._core.http import Request, Response, check_base_url
+from .._core.http import Request, Response, api_root
 from .._core.query import check_id
 from .._core.windows import resolve_tz
 from .._limiter import Priority
@@ -111,18 +111,6 @@ class NodeCertificate:
         return f"NodeCertificate(node_id={self.node_id}, filename={self.filename!r}, {size} bytes)"
 
 
-def _normalise_base_url(url: str, *, allow_insecure_http: bool) -> str:
-    """Accept the host alone or with ``/solaruser`` or the full API prefix after it."""
-    url = check_base_url(url, allow_insecure_http=allow_insecure_http)
-    parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    for suffix in (API_PREFIX, "/solaruser"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
 def _credentials_from_env(env: Mapping[str, str]) -> Snws2Credentials:
     token, secret = env.get("SN_TOKEN", ""), env.get("SN_SECRET", "")
     if not token or not secret:
@@ -171,7 +159,10 @@ class SolarNetClient(ShellClient):
             "/"
         ):
             raise UsageError("location_metadata_prefix must be a path such as '/location/meta'")
-        self.base_url = _normalise_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        # the host alone, or with /solaruser or the whole API prefix after it
+        self.base_url = api_root(
+            base_url, [API_PREFIX, "/solaruser"], allow_insecure_http=allow_insecure_http
+        )
         self.location_metadata_prefix = location_metadata_prefix.rstrip("/")
         self._signer = (
             Snws2Signer(credentials, base_url=self.base_url) if credentials is not None else None

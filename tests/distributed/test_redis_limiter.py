@@ -14,7 +14,7 @@ import anyio
 import pytest
 import redis.asyncio
 
-from locus_async import LocusClient, PasswordGrant, RedisLimiter, UsageError
+from locus_async import LocusClient, RedisLimiter, UsageError
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, ServedSimulator, Simulator
 
 pytestmark = pytest.mark.sockets
@@ -190,12 +190,7 @@ def test_bad_configuration() -> None:
 async def test_the_contract(redis_server: str, redis_key: str, sim: Simulator) -> None:
     """The documented use: RedisLimiter(url, key=..., capacity=1) passed to LocusClient."""
     limiter = RedisLimiter(redis_server, key=redis_key, capacity=1)
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     async with LocusClient(
         auth=auth, base_url="http://localhost", transport=sim.transport(), limiter=limiter
     ) as client:

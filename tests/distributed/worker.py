@@ -15,18 +15,8 @@ import time
 
 import anyio
 
-from locus_async import LocusClient, PasswordGrant, RedisLimiter, RedisTokenStore
+from locus_async import LocusClient, RedisLimiter, RedisTokenStore
 from locus_async.simulator import DEFAULT_ACCOUNT
-
-
-def _auth(store: RedisTokenStore | None) -> PasswordGrant:
-    return PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-        store=store,
-    )
 
 
 async def calls(
@@ -36,7 +26,9 @@ async def calls(
     store = RedisTokenStore(redis_url, key=token_key) if token_key else None
     started = time.monotonic()
     waits: list[float] = []
-    async with LocusClient(auth=_auth(store), base_url=api, limiter=limiter) as client:
+    async with LocusClient(
+        auth=DEFAULT_ACCOUNT.provider(store=store), base_url=api, limiter=limiter
+    ) as client:
 
         async def one() -> None:
             asked = time.monotonic()

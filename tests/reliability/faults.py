@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pyarrow.parquet as pq
 
-from locus_async import LocusClient, PasswordGrant, RetryPolicy, Timeouts
+from locus_async import LocusClient, RetryPolicy, Timeouts
 from locus_async.backfill import Backfill, BackfillSpec
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, Simulator
 
@@ -68,12 +68,7 @@ async def run_fault(name: str, out: Path) -> MatrixResult:
     """One backfill through one fault mix over loopback sockets, compared row by row."""
     rates = RATES[name]
     sim = Simulator(faults=Faults(seed=SEEDS[name], slow_seconds=SLOW_SECONDS, **rates))
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     spec = BackfillSpec(
         fields=FIELDS, start=START, end=END, tz=TZ, gran="5min", components=COMPONENTS
     )

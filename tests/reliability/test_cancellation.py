@@ -7,7 +7,7 @@ import random
 import anyio
 import pytest
 
-from locus_async import LocusClient, PasswordGrant
+from locus_async import LocusClient
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, Simulator
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.sockets]
@@ -25,12 +25,7 @@ async def test_a_thousand_random_cancellations(allowance: int) -> None:
     server sees nothing in flight, and the client still works."""
     rng = random.Random(4242 + allowance)
     sim = Simulator(allowance=allowance, faults=Faults(latency=0.002, jitter=0.004))
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     finished = cancelled = 0
     with sim.serve() as server:
         async with LocusClient(auth=auth, base_url=server.url, max_concurrency=allowance) as client:

@@ -8,7 +8,7 @@ from datetime import datetime
 import anyio
 import pytest
 
-from locus_async import LocusClient, PasswordGrant, RetryPolicy, Timeouts, set_testing
+from locus_async import LocusClient, RetryPolicy, Timeouts, set_testing
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, ServedSimulator, Simulator
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.sockets]
@@ -21,12 +21,7 @@ def served(sim: Simulator) -> Iterator[ServedSimulator]:
 
 
 def _client(url: str, **kwargs: object) -> LocusClient:
-    auth = PasswordGrant(
-        client_id=DEFAULT_ACCOUNT.client_id,
-        client_secret=DEFAULT_ACCOUNT.client_secret,
-        username=DEFAULT_ACCOUNT.username or "",
-        password=DEFAULT_ACCOUNT.password or "",
-    )
+    auth = DEFAULT_ACCOUNT.provider()
     return LocusClient(auth=auth, base_url=url, strict=True, **kwargs)  # type: ignore[arg-type]
 
 

@@ -112,10 +112,25 @@ def test_success_passes() -> None:
 def test_error_mapping(
     status: int, body: Any, headers: dict[str, str], error: type[Exception], code: str | None
 ) -> None:
+    """Error statuses fail in ``decipher``; ``success: false`` on a 2xx fails when the
+    decoder reads the envelope (the body is parsed once)."""
+    response = _response(status, body, **headers)
+
+    def read() -> None:
+        decipher_solarnetwork(response, 0.0)
+        success_decoder(response)
+
     with pytest.raises(error) as caught:
-        decipher_solarnetwork(_response(status, body, **headers), 0.0)
+        read()
     assert getattr(caught.value, "code", None) == code
     assert type(caught.value) is error
+
+
+def test_a_2xx_body_is_left_to_the_decoder() -> None:
+    failed = _response(200, {"success": False, "code": "DAO.00102", "message": "gone"})
+    decipher_solarnetwork(failed, 0.0)  # nothing parsed here
+    with pytest.raises(NotFound, match="gone"):
+        list_decoder(CONVERTER, Instruction)(failed)
 
 
 def test_validation_errors_are_listed() -> None:

@@ -14,15 +14,11 @@ def test_every_public_name_exists() -> None:
 
 
 def test_the_package_root_re_exports_the_client_and_credentials() -> None:
-    for name in (
-        "SolarNetClient",
-        "Snws2Credentials",
-        "snws2_authorization",
-        "ClockSkewError",
-        "InstructionTimeout",
-    ):
+    for name in ("SolarNetClient", "Snws2Credentials", "snws2_authorization", "InstructionTimeout"):
         assert name in locus_async.__all__
-        assert getattr(locus_async, name) is getattr(sn, name, getattr(locus_async, name))
+        assert getattr(locus_async, name) is getattr(sn, name)
+    assert "ClockSkewError" in locus_async.__all__
+    assert locus_async.ClockSkewError is locus_async.errors.ClockSkewError
     assert issubclass(locus_async.ClockSkewError, locus_async.AuthenticationError)
     assert issubclass(locus_async.InstructionTimeout, locus_async.LocusError)
 

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import respx
 
-from locus_async.errors import ServerError, TransportError
+from locus_async.errors import ServerError, TransportError, ValidationFailed
 from locus_async.solarnetwork import (
     DatumAuxiliary,
     Snws2Credentials,
@@ -387,3 +387,23 @@ async def test_base_urls_and_proxies(base_url: str, host: str, path: str) -> Non
         assert request.url.raw_path.decode() == path
         assert request.headers["host"] == host
         verify(request)
+
+
+async def test_success_false_on_200_is_an_error(
+    api: tuple[SolarNetClient, respx.MockRouter],
+) -> None:
+    client, router = api
+    router.get(PREFIX + "/nodes/meta/177").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "success": False,
+                "code": "VAL.00003",
+                "message": "Bad node",
+                "errors": [{"field": "nodeId", "message": "not yours"}],
+            },
+        )
+    )
+    with pytest.raises(ValidationFailed, match="Bad node: nodeId: not yours") as caught:
+        await client.node_metadata.get(177)
+    assert caught.value.status_code == 422
