@@ -11,7 +11,7 @@ does the same for SolarNetwork on the same shell, signing each request with SNWS
 import logging as _logging
 
 from ._core.windows import DEFAULT_LIMITS, Window
-from ._limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority
+from ._limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority, Slot
 from ._oauth import (
     BearerToken,
     ClientCredentialsGrant,
@@ -25,12 +25,21 @@ from ._retry import RetryPolicy, set_testing, testing
 from ._stats import ClientStats
 from ._transport import Timeouts
 from ._version import __version__
-from .backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec, WindowFailure
+from .backfill import (
+    Backfill,
+    BackfillProgress,
+    BackfillResult,
+    BackfillSpec,
+    CheckpointError,
+    OutputLocked,
+    WindowFailure,
+)
 from .client import DEFAULT_BASE_URL, LocusClient
 from .errors import (
     APIError,
     AuthenticationError,
     BadRequest,
+    CertificateError,
     ClockSkewError,
     InstructionTimeout,
     InvalidArgumentType,
@@ -79,6 +88,8 @@ __all__ = [
     # backfills
     "Backfill",
     "BackfillSpec",
+    "CheckpointError",
+    "OutputLocked",
     "BackfillProgress",
     "BackfillResult",
     "WindowFailure",
@@ -95,6 +106,7 @@ __all__ = [
     "LocalLimiter",
     "AdaptiveLimiter",
     "RedisLimiter",
+    "Slot",
     "Priority",
     # models
     "Aggregation",
@@ -119,6 +131,7 @@ __all__ = [
     "TimeoutError",
     "APIError",
     "BadRequest",
+    "CertificateError",
     "ValidationFailed",
     "AuthenticationError",
     "ClockSkewError",

@@ -20,6 +20,7 @@ __all__ = [
     "EXIT_AUTH",
     "EXIT_ERROR",
     "EXIT_INCOMPLETE",
+    "EXIT_LOCKED",
     "EXIT_OK",
     "EXIT_USAGE",
     "CliIO",
@@ -28,11 +29,15 @@ __all__ = [
     "add_repeatable",
     "jsonable",
     "objects",
+    "listen_host",
+    "non_negative_float",
+    "port_number",
+    "positive_float",
     "positive_int",
     "table",
 ]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
 
 class CliUsage(Exception):
@@ -56,6 +61,50 @@ class CliIO:
 
     def err(self, text: str) -> None:
         print(text, file=self.stderr)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a port from 1 to 65535")
+    return value
+
+
+def listen_host(text: str) -> str:
+    """An address to listen on: an IP literal or ``localhost``."""
+    import ipaddress
+
+    if text == "localhost":
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IP address (for example 127.0.0.1 or ::1) or localhost"
+        ) from None
+
+
+def non_negative_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
 
 
 def positive_int(text: str) -> int:

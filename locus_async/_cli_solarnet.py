@@ -135,9 +135,10 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
 
 def _client(io: CliIO, args: argparse.Namespace) -> SolarNetClient:
     kwargs: dict[str, Any] = {}
-    base_url = args.base_url or io.env.get("SN_BASE_URL")
-    if base_url:
-        kwargs["base_url"] = base_url
+    if args.base_url is not None:  # given, even empty: checked as given
+        kwargs["base_url"] = args.base_url
+    elif io.env.get("SN_BASE_URL"):  # an empty variable means unset
+        kwargs["base_url"] = io.env["SN_BASE_URL"]
     if args.location_metadata_prefix:
         kwargs["location_metadata_prefix"] = args.location_metadata_prefix
     if io.transport is not None:

@@ -11,12 +11,19 @@ Rules it keeps:
   leaves the queue. Either way capacity is never lost.
 * During a pause (after a 429) every slot holder waits out the pause before sending: nobody
   can use the allowance then, so holding the slot costs nothing and keeps the order.
-Must never: sleep except for a pause, or know anything about HTTP.
+* Cancellation can never leak a slot: whatever cancels the caller (asyncio's ``cancel()``,
+  ``asyncio.timeout``, a failing TaskGroup sibling, an anyio cancel scope, trio) and at
+  whichever await point, the slot is either not taken or given back.
+* A slot given back with ``Slot.hold_for(seconds)`` (its request was cancelled or timed out
+  while the server may still be working on it) stays busy that long: whoever gets it next
+  waits out the rest before sending, so the server never sees more than the allowance.
+Must never: sleep except for a pause or a hold, or know anything about HTTP.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +35,7 @@ import anyio.lowlevel
 
 from .errors import InvalidArgumentType, UsageError
 
-__all__ = ["AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"]
+__all__ = ["AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority", "Slot"]
 
 
 class Priority(enum.IntEnum):
@@ -36,6 +43,33 @@ class Priority(enum.IntEnum):
 
     INTERACTIVE = 0
     BACKGROUND = 1
+
+
+class Slot:
+    """One held slot, as yielded by ``Limiter.slot()``.
+
+    ``hold_for(seconds)``: when the slot is given back, keep it busy ``seconds`` longer (the
+    server may still be working on a request that was cancelled or timed out on the wire).
+    The longest hold asked for wins.
+    """
+
+    __slots__ = ("_hold", "not_before")
+
+    def __init__(self) -> None:
+        self._hold = 0.0
+        #: The instant (limiter clock) before which this holder may not send: the end of
+        #: the hold a previous holder left on the slot.
+        self.not_before = 0.0
+
+    @property
+    def hold(self) -> float:
+        return self._hold
+
+    def hold_for(self, seconds: float) -> None:
+        self._hold = max(self._hold, float(seconds))
+
+    def __repr__(self) -> str:
+        return f"Slot(hold={self._hold:g})"
 
 
 @runtime_checkable
@@ -47,8 +81,13 @@ class Limiter(Protocol):
         """Requests allowed on the wire at once right now."""
         ...
 
-    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[None]:
-        """Hold one slot for the body of the ``async with``."""
+    @property
+    def in_use(self) -> int:
+        """Slots held right now (by this process, for a distributed limiter)."""
+        ...
+
+    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[Slot]:
+        """Hold one slot for the body of the ``async with``; the body gets a ``Slot``."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -96,6 +135,8 @@ class LocalLimiter:
         self._in_use = 0
         self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
         self._paused_until = 0.0
+        #: Instants until which slots given back with a hold stay busy (a min-heap).
+        self._holds: list[float] = []
         self._clock = clock
         self._sleep = sleep
 
@@ -143,10 +184,16 @@ class LocalLimiter:
         return True
 
     async def _acquire(self, priority: Priority) -> None:
+        """Take a slot, or raise with none taken: every path that counts a slot in either
+        gives it back or returns it to the caller, whatever is raised."""
         await anyio.lowlevel.checkpoint_if_cancelled()
         if self._in_use < self._capacity and not self.waiting:
             self._in_use += 1
-            await anyio.lowlevel.cancel_shielded_checkpoint()
+            try:
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+            except BaseException:  # a native asyncio cancellation is not shielded: give back
+                self._release()
+                raise
             return
         waiter = _Waiter()
         self._queues[priority].append(waiter)
@@ -159,21 +206,43 @@ class LocalLimiter:
                 self._queues[priority].remove(waiter)
             raise
 
-    def _release(self) -> None:
+    def _release(self, hold_until: float = 0.0) -> None:
+        if hold_until > self._clock():
+            heapq.heappush(self._holds, hold_until)
         if self._in_use > self._capacity or not self._hand_off():
             self._in_use -= 1
 
-    @asynccontextmanager
-    async def _slot(self, priority: Priority) -> AsyncIterator[None]:
-        await self._acquire(priority)
-        try:
-            while (left := self._paused_until - self._clock()) > 0:
-                await self._sleep(left)
-            yield
-        finally:
-            self._release()
+    def _claim_hold(self) -> float:
+        """For a new holder: the end of the hold it must wait out (0 if a clean slot is free).
+        Holds that ended are forgotten; a clean slot is taken before a held one."""
+        holds = self._holds
+        now = self._clock()
+        while holds and holds[0] <= now:
+            heapq.heappop(holds)
+        if holds and self._in_use + len(holds) > self._capacity:
+            return heapq.heappop(holds)
+        return 0.0
 
-    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[None]:
+    @property
+    def held(self) -> int:
+        """Slots given back with a hold that has not ended yet."""
+        now = self._clock()
+        return sum(1 for until in self._holds if until > now)
+
+    @asynccontextmanager
+    async def _slot(self, priority: Priority) -> AsyncIterator[Slot]:
+        await self._acquire(priority)
+        slot = Slot()
+        try:
+            slot.not_before = self._claim_hold()
+            while (left := max(self._paused_until, slot.not_before) - self._clock()) > 0:
+                await self._sleep(left)
+            yield slot
+        finally:
+            until = self._clock() + slot.hold if slot.hold > 0 else 0.0
+            self._release(max(slot.not_before, until))
+
+    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[Slot]:
         return self._slot(Priority(priority))
 
     async def pause(self, seconds: float) -> None:
@@ -196,6 +265,8 @@ class AdaptiveLimiter(LocalLimiter):
     successes, so a steady state costs one 429 per probe. Never above ``ceiling``.
     """
 
+    HISTORY = 10_000
+
     def __init__(
         self,
         ceiling: int = 16,
@@ -214,7 +285,7 @@ class AdaptiveLimiter(LocalLimiter):
         self._limit = float(start)
         self._too_high: int | None = None  # the smallest limit that met a 429
         self._calm = 0  # saturated successes since the last 429
-        #: (capacity after each feedback) for benchmarks and debugging.
+        #: Capacity after each feedback, the latest ``HISTORY`` of them (benchmarks, debugging).
         self.history: list[int] = []
 
     @property
@@ -240,4 +311,7 @@ class AdaptiveLimiter(LocalLimiter):
         target = max(1, int(self._limit))
         if target != self.capacity:
             self.set_capacity(target)
-        self.history.append(self.capacity)
+        history = self.history
+        history.append(self.capacity)
+        if len(history) > 2 * self.HISTORY:
+            del history[: -self.HISTORY]

@@ -30,11 +30,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 
-from ._limiter import LocalLimiter, Priority, check_capacity
-from .errors import UsageError
+from ._core.checks import check_number
+from ._core.http import check_port
+from ._limiter import LocalLimiter, Priority, Slot, check_capacity
+from .errors import InvalidArgumentType, UsageError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -83,6 +86,14 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
 
+_HOLD: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+"""
+
 _PAUSE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -110,6 +121,13 @@ def _connect(url: str) -> Redis:
         raise UsageError("RedisLimiter needs redis: pip install 'locus-async[redis]'") from None
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise UsageError(f"the Redis URL {url!r} must start with redis://, rediss:// or unix://")
+    if not url.startswith("unix://"):
+        try:
+            port = urlsplit(url).port
+        except ValueError as exc:
+            raise UsageError(f"the Redis URL {url!r} is not valid ({exc})") from None
+        if port is not None:
+            check_port(port, "the Redis URL's port")
     client: Redis = redis.asyncio.from_url(url)
     return client
 
@@ -136,8 +154,10 @@ class RedisLimiter:
     ) -> None:
         if not isinstance(key, str) or not key:
             raise UsageError("key must be a non-empty string, e.g. 'locus:partner-111'")
-        if not lease > 0.2:
-            raise UsageError("lease must be longer than 0.2 s")
+        check_number(lease, "lease", minimum=0.2, above=True)
+        check_number(poll, "poll", above=True)
+        if not callable(sleep):
+            raise InvalidArgumentType(f"sleep must be callable, not {type(sleep).__name__}")
         self._capacity = check_capacity(capacity, "capacity")
         self._redis = client if client is not None else _connect(url)
         self._owns_client = client is None
@@ -152,6 +172,7 @@ class RedisLimiter:
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._renew_script = self._redis.register_script(_RENEW)
         self._withdraw_script = self._redis.register_script(_WITHDRAW)
+        self._hold_script = self._redis.register_script(_HOLD)
         self._pause_script = self._redis.register_script(_PAUSE)
 
     def __repr__(self) -> str:
@@ -211,21 +232,32 @@ class RedisLimiter:
                 return
 
     @asynccontextmanager
-    async def _slot(self, priority: Priority) -> AsyncIterator[None]:
-        async with self._local.slot(priority):
+    async def _slot(self, priority: Priority) -> AsyncIterator[Slot]:
+        async with self._local.slot(priority) as local:
             ticket = await self._acquire()
+            slot = Slot()
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._renew, ticket)
                     try:
-                        yield
+                        yield slot
                     finally:
                         group.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._withdraw_script(keys=self._keys[:3], args=[ticket])
+                    await self._give_back(ticket, slot.hold)
+                local.hold_for(slot.hold)
 
-    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[None]:
+    async def _give_back(self, ticket: str, hold: float) -> None:
+        """Withdraw the ticket, or (a hold) keep it counted until the hold ends: its lease
+        then expires in Redis, so every process sees the slot busy for that long."""
+        hold_ms = int(hold * 1000)
+        if hold_ms > 0:
+            await self._hold_script(keys=self._keys[:3], args=[ticket, hold_ms])
+        else:
+            await self._withdraw_script(keys=self._keys[:3], args=[ticket])
+
+    def slot(self, priority: Priority = Priority.INTERACTIVE) -> AbstractAsyncContextManager[Slot]:
         return self._slot(Priority(priority))
 
     async def pause(self, seconds: float) -> None:
@@ -264,6 +296,7 @@ class RedisTokenStore:
     ) -> None:
         if not isinstance(key, str) or not key:
             raise UsageError("key must be a non-empty string, e.g. 'locus:partner-111:token'")
+        check_number(lock_timeout, "lock_timeout", above=True)
         self._redis = client if client is not None else _connect(url)
         self._owns_client = client is None
         self.key = key

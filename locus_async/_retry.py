@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import tenacity
 
+from ._core.checks import check_number
 from ._core.retrying import backoff, rate_limit_pause
 from .errors import APIError, RateLimited, UsageError
 
@@ -46,8 +47,14 @@ def testing() -> Iterator[None]:
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise UsageError(f"RetryPolicy.{attribute.name} must be a non-negative number")
+    check_number(value, f"RetryPolicy.{attribute.name}")
+
+
+def _count(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"RetryPolicy.{attribute.name} must be a whole number, at least 1")
 
 
 @attrs.frozen
@@ -60,14 +67,19 @@ class RetryPolicy:
     ``rate_limit_initial``: first pause of the whole credential after a 429 without
     ``Retry-After``; it doubles over a streak of 429s up to ``maximum``.
     ``deadline``: no new attempt starts after this many seconds of one call.
+    ``wire_hold``: seconds a slot stays busy after its request was abandoned on the wire
+    (cancelled or timed out) before any exchange was observed; afterwards the hold is
+    learnt from observed latency (see ``WireHold``). Not zeroed by ``testing()``: it is
+    what keeps the server within the allowance, not a courtesy wait.
     """
 
-    attempts: int = attrs.field(default=6, validator=_positive)
-    rate_limited_attempts: int = attrs.field(default=30, validator=_positive)
+    attempts: int = attrs.field(default=6, validator=_count)
+    rate_limited_attempts: int = attrs.field(default=30, validator=_count)
     initial: float = attrs.field(default=0.5, validator=_positive)
     maximum: float = attrs.field(default=30.0, validator=_positive)
     rate_limit_initial: float = attrs.field(default=0.25, validator=_positive)
     deadline: float = attrs.field(default=600.0, validator=_positive)
+    wire_hold: float = attrs.field(default=1.0, validator=_positive)
 
     def wait_seconds(self, failures: int, exc: BaseException | None, rand: float) -> float:
         """Wait before the next attempt of one call (429s wait in the limiter instead)."""

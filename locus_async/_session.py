@@ -6,6 +6,11 @@ authenticator drops the token; a 429 pauses the whole credential (the limiter) i
 each queued request finding it out alone. Slots are held only while the exchange is on the
 wire (plus a token grant made for it), never while decoding or waiting to retry.
 
+An exchange abandoned on the wire (the caller was cancelled, or the read timed out) may
+still be running on the server: its slot is given back with a hold (``WireHold``: the
+slowest recent exchange with a margin, less the time already spent), so the next request
+of the credential does not overlap it and draw a 429.
+
 Both providers (Locus and SolarNetwork) run on this class; each brings an ``Authenticator``
 and a ``decipher`` function. Must never: import httpx, or log a header, a body or a secret.
 """
@@ -25,12 +30,12 @@ import cattrs
 import tenacity
 
 from ._core.http import Request, Response, redact
-from ._core.retrying import is_retryable
-from ._limiter import Limiter, Priority
+from ._core.retrying import WireHold, is_retryable
+from ._limiter import Limiter, Priority, Slot
 from ._retry import AttemptLog, RetryPolicy, make_stop, make_wait
 from ._stats import ClientStats
 from ._transport import Transport
-from .errors import APIError, LocusError, RateLimited, TransportError
+from .errors import APIError, LocusError, RateLimited, TimeoutError, TransportError
 
 __all__ = ["AuthContext", "Authenticator", "Session"]
 
@@ -105,6 +110,7 @@ class Session:
         self.offload_bytes = 64 * 1024
         #: One decoding thread at a time: more would only fight the event loop for the GIL.
         self._decoders: anyio.CapacityLimiter | None = None
+        self.wire_hold = WireHold(initial=self.retry.wire_hold)
 
     # -- AuthContext ------------------------------------------------------------------
 
@@ -121,8 +127,10 @@ class Session:
         """The client's own sleep (injectable): helpers that poll wait with it."""
         await self._sleep(seconds)
 
-    async def exchange(self, request: Request) -> Response:
-        """Put one request on the wire (the caller holds a slot) and count it."""
+    async def exchange(self, request: Request, slot: Slot | None = None) -> Response:
+        """Put one request on the wire (the caller holds ``slot``) and count it. If the
+        exchange is abandoned while the server may still be working on it (cancelled, or a
+        timeout after the request went out), ``slot`` is given back with a hold."""
         stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
@@ -130,12 +138,20 @@ class Session:
         started = self._clock()
         try:
             response = await self.transport.send(request)
-        except TransportError:
+        except TransportError as exc:
             stats.transport_errors += 1
+            if slot is not None and isinstance(exc, TimeoutError) and exc.request_sent:
+                slot.hold_for(self.wire_hold.hold(self._clock() - started))
+            raise
+        except BaseException:  # cancelled on the wire: the server may still be at it
+            if slot is not None:
+                slot.hold_for(self.wire_hold.hold(self._clock() - started))
+                stats.abandoned += 1
             raise
         finally:
             stats.in_flight -= 1
             stats.busy_seconds += self._clock() - started
+        self.wire_hold.observe(self._clock() - started)
         stats.responses[response.status_code] += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -171,6 +187,34 @@ class Session:
     ) -> T:
         """Send ``request`` under the retry policy and return ``decode(response)``."""
         self.transport.check(request)
+
+        async def attempt(log: AttemptLog) -> T:
+            response = await self._attempt(request, priority, log)
+            return await self._decode(decode, response)
+
+        return await self._retrying(request, attempt)
+
+    async def authenticate(self, probe: Request) -> None:
+        """Have the authenticator make its credentials ready for ``probe`` now (a token
+        grant if it needs one), inside a slot and under the retry policy, without sending
+        ``probe`` itself."""
+        authenticator = self.authenticator
+        if authenticator is None:
+            return
+
+        async def attempt(log: AttemptLog) -> None:
+            async with self.limiter.slot() as slot:
+                log.sent = True
+                try:
+                    await authenticator.authorize(probe, _InSlot(self, slot))
+                except RateLimited as exc:
+                    await self._pause_credential(exc.retry_after, exc.request)
+                    raise
+
+        await self._retrying(probe, attempt)
+
+    async def _retrying(self, request: Request, attempt: Callable[[AttemptLog], Awaitable[T]]) -> T:
+        """``attempt`` repeated under the retry policy; errors leave with secrets redacted."""
         log = AttemptLog()
 
         def retryable(exc: BaseException) -> bool:
@@ -189,11 +233,10 @@ class Session:
             before_sleep=self._before_retry,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
+            async for try_ in retrying:
+                with try_:
                     log.sent = False
-                    response = await self._attempt(request, priority, log)
-                    result = await self._decode(decode, response)
+                    result = await attempt(log)
         except LocusError as exc:
             raise self._redacted(exc) from None
         return result
@@ -227,19 +270,19 @@ class Session:
         limiter = self.limiter
         for auth_round in (0, 1):
             queued = self._clock()
-            async with limiter.slot(priority):
+            async with limiter.slot(priority) as slot:
                 self.stats.queued_seconds += self._clock() - queued
-                level = getattr(limiter, "in_use", 0)
+                level = limiter.in_use
                 saturated = level >= limiter.capacity
                 sendable = request
                 if request.authenticate and self.authenticator is not None:
                     try:
-                        sendable = await self.authenticator.authorize(request, self)
+                        sendable = await self.authenticator.authorize(request, _InSlot(self, slot))
                     except RateLimited as exc:  # the token endpoint is rate limited too
                         await self._pause_credential(exc.retry_after, exc.request)
                         raise
                 log.sent = True
-                response = await self.exchange(sendable)
+                response = await self.exchange(sendable, slot)
             status = response.status_code
             limiter.record(rate_limited=status == 429, saturated=saturated, level=level)
             if (
@@ -274,3 +317,27 @@ class Session:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+class _InSlot:
+    """The ``AuthContext`` an authenticator gets while it holds the caller's slot: its
+    exchanges (token grants) are accounted to that slot, holds included."""
+
+    __slots__ = ("_session", "_slot", "converter")
+
+    def __init__(self, session: Session, slot: Slot) -> None:
+        self._session = session
+        self._slot = slot
+        self.converter = session.converter
+
+    async def exchange(self, request: Request) -> Response:
+        return await self._session.exchange(request, self._slot)
+
+    def monotonic(self) -> float:
+        return self._session.monotonic()
+
+    def wall(self) -> float:
+        return self._session.wall()
+
+    def note_grant(self, kind: str) -> None:
+        self._session.note_grant(kind)

@@ -81,7 +81,14 @@ def build_session(
     if limiter is not None and max_concurrency is not None:
         raise UsageError("give max_concurrency or limiter, not both (the limiter has a capacity)")
     if retry is not None and not isinstance(retry, RetryPolicy):
-        raise InvalidArgumentType("retry must be a RetryPolicy")
+        raise InvalidArgumentType(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    for name in ("clock", "wall", "sleep"):
+        value = options.get(name)
+        if value is not None and not callable(value):
+            raise InvalidArgumentType(f"{name} must be callable, not {type(value).__name__}")
+    rng = options.get("rng")
+    if rng is not None and not isinstance(rng, random.Random):
+        raise InvalidArgumentType(f"rng must be a random.Random, not {type(rng).__name__}")
     clock = options.get("clock") or time.monotonic
     sleep = options.get("sleep") or anyio.sleep
     if limiter is None:
@@ -89,7 +96,10 @@ def build_session(
             1 if max_concurrency is None else max_concurrency, clock=clock, sleep=sleep
         )
     elif not isinstance(limiter, Limiter):
-        raise InvalidArgumentType("limiter must implement the Limiter protocol")
+        raise InvalidArgumentType(
+            "limiter must be a LocalLimiter, AdaptiveLimiter, RedisLimiter or another "
+            f"Limiter, not {type(limiter).__name__}"
+        )
     transport_options: dict[str, Any] = {
         key: options[key]
         for key in ("transport", "timeouts", "verify", "max_response_bytes", "headers")

@@ -22,7 +22,8 @@ class ClientStats:
     ``requests``: HTTP exchanges sent (token grants included). ``responses``: count by status.
     ``retries``: attempts after the first, any reason. ``rate_limited``: 429 responses.
     ``token_grants``: tokens obtained, by grant type; ``refreshes``: every one after the first.
-    ``transport_errors``: exchanges that got no usable response.
+    ``transport_errors``: exchanges that got no usable response. ``abandoned``: exchanges
+    cancelled while on the wire (their slot was given back with a hold).
     ``queued_seconds``: total time callers waited for a slot. ``busy_seconds``: total time
     requests were on the wire. ``max_in_flight``: most exchanges on the wire at once.
     """
@@ -32,6 +33,7 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     transport_errors: int = 0
+    abandoned: int = 0
     token_grants: Counter[str] = attrs.field(factory=Counter)
     queued_seconds: float = 0.0
     busy_seconds: float = 0.0
@@ -57,6 +59,7 @@ class ClientStats:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "transport_errors": self.transport_errors,
+            "abandoned": self.abandoned,
             "token_grants": dict(self.token_grants),
             "refreshes": self.refreshes,
             "queued_seconds": round(self.queued_seconds, 6),

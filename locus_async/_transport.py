@@ -9,6 +9,7 @@ Swapping httpx for another HTTP library is a change to this file only.
 from __future__ import annotations
 
 import builtins
+import os
 import ssl
 from collections.abc import Mapping
 from typing import Any, Final
@@ -17,9 +18,17 @@ import anyio
 import attrs
 import httpx
 
+from ._core.checks import check_number
 from ._core.http import MAX_URL_LENGTH, Request, Response
 from ._version import __version__
-from .errors import ResponseDecodeError, TimeoutError, TransportError, UsageError
+from .errors import (
+    CertificateError,
+    InvalidArgumentType,
+    ResponseDecodeError,
+    TimeoutError,
+    TransportError,
+    UsageError,
+)
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
@@ -48,8 +57,9 @@ class Timeouts:
     def __attrs_post_init__(self) -> None:
         for name in ("connect", "read", "write", "pool", "total"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
                 raise UsageError(f"Timeouts.{name} must be a positive number of seconds")
+            check_number(value, f"Timeouts.{name}", above=True)
 
 
 def asgi_transport(app: Any) -> httpx.AsyncBaseTransport:
@@ -72,17 +82,32 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         max_connections: int = 100,
     ) -> None:
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise InvalidArgumentType(
+                f"transport must be an httpx.AsyncBaseTransport, not {type(transport).__name__}"
+            )
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise InvalidArgumentType(
+                f"timeouts must be a Timeouts(...), not {type(timeouts).__name__}"
+            )
         self.base_url = base_url
         self.timeouts = timeouts or Timeouts()
-        self.max_response_bytes = max_response_bytes
-        self.max_request_bytes = max_request_bytes
+        self.max_response_bytes = _check_size(max_response_bytes, "max_response_bytes")
+        self.max_request_bytes = _check_size(max_request_bytes, "max_request_bytes")
+        max_connections = _check_size(max_connections, "max_connections")
+        verify = _check_verify(verify)
+        headers = _check_headers(headers)
+        try:
+            httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UsageError(f"base_url {base_url!r} is not a valid URL ({exc})") from None
         t = self.timeouts
         default_headers = {
             "User-Agent": f"locus-async/{__version__}",
             "Accept": "application/json",
             "Accept-Encoding": "gzip",
         }
-        default_headers.update(headers or {})
+        default_headers.update(headers)
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
@@ -134,6 +159,12 @@ class Transport:
         except httpx.TimeoutException as exc:
             raise TimeoutError(f"timed out ({type(exc).__name__})", request=label) from None
         except httpx.ConnectError as exc:
+            if _certificate_failure(exc):
+                raise CertificateError(
+                    f"the server's TLS certificate was refused: {_certificate_failure(exc)}",
+                    request=label,
+                    request_sent=False,
+                ) from None
             raise TransportError(
                 f"could not connect: {_reason(exc)}", request=label, request_sent=False
             ) from None
@@ -151,6 +182,8 @@ class Transport:
                 f"connection failed mid-exchange ({type(exc).__name__}: {_reason(exc)})",
                 request=label,
             ) from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise UsageError(f"{label}: the URL cannot be sent ({_reason(exc)})") from None
         except httpx.TransportError as exc:
             raise TransportError(
                 f"transport failure ({type(exc).__name__})", request=label
@@ -194,6 +227,75 @@ class Transport:
                 content=b"".join(chunks),
                 request=request,
             )
+
+
+def _check_size(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(f"{name} must be a whole number, not {type(value).__name__}")
+    if value < 1:
+        raise UsageError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _check_verify(value: object) -> ssl.SSLContext | bool:
+    """``verify``: True/False, an ``ssl.SSLContext``, or the path of a CA bundle (file or
+    directory), which becomes an SSLContext here so a bad path fails now, in one line."""
+    if isinstance(value, bool | ssl.SSLContext):
+        return value
+    if isinstance(value, str | os.PathLike):
+        path = os.fspath(value)
+        try:
+            if os.path.isdir(path):
+                return ssl.create_default_context(capath=path)
+            return ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise UsageError(f"verify: cannot load the CA bundle {path!r} ({reason})") from None
+    raise InvalidArgumentType(
+        "verify must be True, False, an ssl.SSLContext or a CA bundle path, "
+        f"not {type(value).__name__}"
+    )
+
+
+_TOKEN: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _check_headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentType(
+            f"headers must be a mapping of names to values, not {type(value).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
+            raise UsageError(f"headers: {name!r} is not a valid header name")
+        if not isinstance(text, str):
+            raise InvalidArgumentType(
+                f"headers: the value of {name!r} must be a str, not {type(text).__name__}"
+            )
+        if any(c in text for c in "\r\n\x00"):
+            raise UsageError(f"headers: the value of {name!r} contains a line break")
+        checked[name] = text
+    return checked
+
+
+def _certificate_failure(exc: BaseException) -> str:
+    """The verification message if ``exc`` was caused by a refused TLS certificate."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            detail = current.verify_message or current.reason
+            return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
+        if isinstance(current, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return "certificate verify failed"
+        current = current.__cause__ or current.__context__
+    return ""
 
 
 def _reason(exc: BaseException) -> str:

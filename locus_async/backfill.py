@@ -8,12 +8,18 @@ write a row twice.
 
 On disk (``out/``)::
 
-    _locus_backfill.json            the spec and the failed windows (no secrets)
+    _locus_backfill.json            the spec, the state and the failed windows (no secrets)
+    .locus-backfill.lock            held by the run in progress (see ``_outdir``)
+    _locus_backfill.owner.json      who that run is: host, pid, start time
     component-54369_20241001T070000Z_20241031T065500Z.parquet
     ...                             one file per finished window
 
-A window is done exactly when its file exists: files are written under a ``.tmp-`` name,
-flushed to disk and then renamed, so a crash leaves either the whole file or none.
+A window is done exactly when its file exists: files are written under a ``.locus-tmp-``
+name, flushed to disk and then renamed, so a crash leaves either the whole file or none.
+Nothing is created before the credentials were accepted and the entities are known; one
+run at a time holds the directory. The checkpoint is checked as a whole when read; a lost
+or damaged one is rebuilt from the finished files by ``repair``. Its ``state`` is
+``running``, ``complete``, ``incomplete`` (failed windows) or ``interrupted``.
 Running the same backfill again skips finished windows and retries the rest. Names
 starting with ``_`` or ``.`` are ignored by Parquet readers, so
 ``pyarrow.parquet.read_table(out)`` and ``pandas.read_parquet(out)`` read the rows as one
@@ -22,16 +28,14 @@ table: ``id`` int64, ``ts`` timestamp (UTC), one float64 column per field.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -39,17 +43,26 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._core.query import DataQuery, check_id, prepare_data_query
+from ._core.query import DataQuery, check_id, parse_fields, prepare_data_query
 from ._core.windows import Window, plan_windows
 from ._limiter import Priority
-from .errors import AuthenticationError, LocusError, UsageError
+from ._outdir import OutputDir, OutputLocked, atomic_write
+from .errors import AuthenticationError, InvalidArgumentType, LocusError, UsageError
 from .models import Granularity
 from .timeseries import TimeSeries, fetch_window
 
 if TYPE_CHECKING:
     from .client import LocusClient
 
-__all__ = ["Backfill", "BackfillProgress", "BackfillResult", "BackfillSpec", "WindowFailure"]
+__all__ = [
+    "Backfill",
+    "BackfillProgress",
+    "BackfillResult",
+    "BackfillSpec",
+    "CheckpointError",
+    "OutputLocked",
+    "WindowFailure",
+]
 
 logger = logging.getLogger("locus_async.backfill")
 
@@ -63,22 +76,102 @@ def _ids(values: Iterable[int], name: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(check_id(v, name) for v in values))
 
 
+def _sequence(value: object, name: str) -> tuple[object, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidArgumentType(
+            f"{name} must be a list or tuple, not {type(value).__name__}"
+            + (" (wrap a single value in a list)" if isinstance(value, str | int) else "")
+        )
+    return tuple(value)
+
+
+def _id_list(value: object, name: str, what: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)  # one id is fine too
+    return _ids(_sequence(value, name), what)  # type: ignore[arg-type]
+
+
+def _components(value: object) -> tuple[int, ...]:
+    return _id_list(value, "components", "component id")
+
+
+def _sites(value: object) -> tuple[int, ...]:
+    return _id_list(value, "sites", "site id")
+
+
+def _site_components(value: object) -> tuple[int, ...]:
+    return _id_list(value, "site_components", "site id")
+
+
+def _partner_components(value: object) -> tuple[int, ...]:
+    return _id_list(value, "partner_components", "partner id")
+
+
+def _node_types(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    items = _sequence(value, "node_types")
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidArgumentType(
+                f"node_types must be names such as 'METER' or 'INVERTER', not {item!r}"
+            )
+    return tuple(str(item).strip() for item in items)
+
+
+def _moment(value: object, name: str) -> date | str | None:
+    if value is not None and not isinstance(value, date | str):
+        raise InvalidArgumentType(
+            f"{name} must be a datetime, a date or an ISO 8601 string, not {type(value).__name__}"
+        )
+    return value
+
+
+def _start(value: object) -> date | str | None:
+    return _moment(value, "start")
+
+
+def _end(value: object) -> date | str | None:
+    return _moment(value, "end")
+
+
+def _text(value: object, name: str) -> str:
+    if isinstance(value, Granularity):
+        return value.value
+    if not isinstance(value, str):
+        raise InvalidArgumentType(f"{name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _tz(value: object) -> str:
+    return _text(value, "tz")
+
+
+def _gran(value: object) -> str:
+    return _text(value, "gran")
+
+
 @attrs.frozen
 class BackfillSpec:
     """What to backfill. Entities come from any mix of the id lists; node types filter the
-    components found through ``site_components`` and ``partner_components``."""
+    components found through ``site_components`` and ``partner_components``. ``fields`` is
+    a list of short names or one comma-separated string; every argument is checked here."""
 
-    fields: tuple[str, ...]
-    start: datetime | str
-    end: datetime | str
-    tz: str
-    gran: str
-    components: tuple[int, ...] = ()
-    sites: tuple[int, ...] = ()
-    site_components: tuple[int, ...] = ()
-    partner_components: tuple[int, ...] = ()
-    node_types: tuple[str, ...] = ()
+    fields: tuple[str, ...] = attrs.field(converter=parse_fields)
+    start: date | str | None = attrs.field(converter=_start)
+    end: date | str | None = attrs.field(converter=_end)
+    tz: str = attrs.field(converter=_tz)
+    gran: str = attrs.field(converter=_gran)
+    components: tuple[int, ...] = attrs.field(default=(), converter=_components)
+    sites: tuple[int, ...] = attrs.field(default=(), converter=_sites)
+    site_components: tuple[int, ...] = attrs.field(default=(), converter=_site_components)
+    partner_components: tuple[int, ...] = attrs.field(default=(), converter=_partner_components)
+    node_types: tuple[str, ...] = attrs.field(default=(), converter=_node_types)
     format: Format = "parquet"
+
+    def __attrs_post_init__(self) -> None:
+        if self.format not in ("parquet", "csv"):
+            raise UsageError(f"format must be parquet or csv, not {self.format!r}")
 
     def query(self) -> DataQuery:
         query = prepare_data_query(
@@ -223,29 +316,6 @@ def _stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via ``write(tmp)``, fsync, then rename over ``path``: all or nothing."""
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
 def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
@@ -254,7 +324,7 @@ def _write_parquet(series: TimeSeries, path: Path) -> None:
     import pyarrow.parquet as pq
 
     table = series.to_arrow(tz="UTC")
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def _write_csv(series: TimeSeries, path: Path) -> None:
@@ -272,7 +342,84 @@ def _write_csv(series: TimeSeries, path: Path) -> None:
             ]
         )
     data = buffer.getvalue().encode("utf-8")
-    _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+    atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+
+
+class CheckpointError(UsageError):
+    """The checkpoint cannot be read or is not one of ours; ``--repair`` rebuilds it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"{path} is not a valid checkpoint ({problem}); run the same backfill with "
+            "--repair (repair=True) to rebuild it from the finished files"
+        )
+        self.path = path
+        self.problem = problem
+
+
+_STATES: Final = frozenset({"running", "complete", "incomplete", "interrupted"})
+_SPEC_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "fields": list,
+    "gran": str,
+    "tz": str,
+    "start": int,
+    "end": int,
+    "format": str,
+    "components": list,
+    "sites": list,
+    "site_components": list,
+    "partner_components": list,
+    "node_types": list,
+}
+_FAILURE_TYPES: Final[dict[str, type]] = {
+    "kind": str,
+    "entity_id": int,
+    "start": str,
+    "end": str,
+    "error": str,
+}
+
+
+def checkpoint_problem(body: object) -> str:
+    """What is wrong with a decoded checkpoint, or "" if nothing."""
+    if not isinstance(body, dict):
+        return f"a JSON object was expected, not {type(body).__name__}"
+    version = body.get("version")
+    if version != _FORMAT_VERSION or isinstance(version, bool):
+        return f"unknown version {version!r} (this release writes {_FORMAT_VERSION})"
+    if body.get("state") not in _STATES:
+        return f"unknown state {body.get('state')!r}"
+    spec = body.get("spec")
+    if not isinstance(spec, dict) or set(spec) != set(_SPEC_TYPES):
+        return "the spec is missing or has other fields"
+    for name, kind in _SPEC_TYPES.items():
+        if not isinstance(spec[name], kind) or isinstance(spec[name], bool):
+            return f"spec.{name} has the wrong type"
+    failed = body.get("failed")
+    if not isinstance(failed, list):
+        return "failed must be a list"
+    for index, item in enumerate(failed):
+        if not isinstance(item, dict) or set(item) != set(_FAILURE_TYPES):
+            return f"failed[{index}] is not a failure record"
+        for name, kind in _FAILURE_TYPES.items():
+            if not isinstance(item[name], kind) or isinstance(item[name], bool):
+                return f"failed[{index}].{name} has the wrong type"
+    if not isinstance(body.get("updated", ""), str):
+        return "updated must be a string"
+    return ""
+
+
+def _columns(path: Path, fmt: str) -> list[str]:
+    """The column names of a finished file, or [] if it cannot be read."""
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with open(path, encoding="utf-8", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except Exception:
+        return []
 
 
 class Backfill:
@@ -281,7 +428,8 @@ class Backfill:
     ``progress`` is called after every window with the live counters. Authentication
     failures stop the run (``AuthenticationError``); other failures of a window (after
     the client's retries) are recorded and the run goes on: the result lists them and the
-    next run retries them.
+    next run retries them. One run at a time holds ``out`` (``OutputLocked`` otherwise);
+    ``repair=True`` rebuilds a lost or damaged checkpoint from the finished files.
     """
 
     def __init__(
@@ -292,11 +440,22 @@ class Backfill:
         *,
         progress: Callable[[BackfillProgress], None] | None = None,
         priority: Priority = Priority.BACKGROUND,
+        repair: bool = False,
     ) -> None:
+        if not isinstance(spec, BackfillSpec):
+            raise InvalidArgumentType(f"spec must be a BackfillSpec, not {type(spec).__name__}")
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentType(f"progress must be callable, not {type(progress).__name__}")
+        if not isinstance(priority, Priority):
+            raise InvalidArgumentType("priority must be a Priority (INTERACTIVE or BACKGROUND)")
+        if not isinstance(repair, bool):
+            raise InvalidArgumentType(f"repair must be True or False, not {repair!r}")
         self.client = client
         self.spec = spec
-        self.out = Path(out)
         self.query = spec.check()
+        self._dir = OutputDir(out, label="out")
+        self.out = self._dir.path
+        self.repair = repair
         self._progress = progress
         self._priority = priority
 
@@ -338,14 +497,21 @@ class Backfill:
         return self.out / CHECKPOINT
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint, checked as a whole; None if there is none."""
         try:
-            return dict(json.loads(self.checkpoint_path.read_text("utf-8")))
+            raw = self.checkpoint_path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise UsageError(
-                f"{self.checkpoint_path} is unreadable ({exc}); remove it to start over"
-            ) from None
+        except OSError as exc:
+            raise CheckpointError(self.checkpoint_path, exc.strerror or str(exc)) from None
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise CheckpointError(self.checkpoint_path, f"not JSON: {exc}") from None
+        problem = checkpoint_problem(body)
+        if problem:
+            raise CheckpointError(self.checkpoint_path, problem)
+        return dict(body)
 
     def _save_checkpoint(self, failures: Sequence[WindowFailure], state: str) -> None:
         body = {
@@ -356,34 +522,68 @@ class Backfill:
             "updated": datetime.now(UTC).isoformat(),
         }
         data = json.dumps(body, indent=2).encode("utf-8")
-        _atomic_write(self.checkpoint_path, lambda tmp: _write_bytes(tmp, data))
+        atomic_write(self.checkpoint_path, lambda tmp: _write_bytes(tmp, data))
 
-    def _prepare_directory(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        previous = self._load_checkpoint()
+    def _prepare_directory(self, tasks: Sequence[_Task]) -> None:
+        """Holding the lock: check the checkpoint against this spec (or rebuild it from the
+        finished files with ``repair``), then remove temporary files a crash left."""
         fingerprint = self.spec.fingerprint(self.query)
-        if previous is not None and previous.get("spec") != fingerprint:
+        try:
+            previous = self._load_checkpoint()
+        except CheckpointError:
+            if not self.repair:
+                raise
+            previous = None
+        if previous is not None and previous["spec"] != fingerprint:
             raise UsageError(
                 f"{self.out} holds a different backfill (other fields, range, zone, granularity, "
                 "entities or format); resume it with the same arguments or use another --out"
             )
         if previous is None and any(self._data_files()):
+            if not self.repair:
+                raise UsageError(
+                    f"{self.out} holds data files but no {CHECKPOINT}; run the same backfill "
+                    "with --repair to adopt the finished files, or use an empty directory"
+                )
+            self._repair(tasks)
+        self._dir.remove_our_temporaries()
+
+    def _repair(self, tasks: Sequence[_Task]) -> None:
+        """Rebuild the checkpoint from the data files: each must be a window of this spec
+        with the columns it would have; a damaged one is removed (it is fetched again)."""
+        names = {t.stem + self._suffix() for t in tasks}
+        files = list(self._data_files())
+        foreign = sorted(p.name for p in files if p.name not in names)
+        if foreign:
             raise UsageError(
-                f"{self.out} already holds data files but no {CHECKPOINT}; use an empty directory"
+                f"--repair: {len(foreign)} file(s) in {self.out} are not windows of this backfill "
+                f"(first: {foreign[0]}); give the arguments it was started with"
             )
-        for stale in self.out.glob(".tmp-*"):  # left by a crash mid-write
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        columns = ["id", "ts", *self.query.fields]
+        damaged = [p for p in files if _columns(p, self.spec.format) != columns]
+        for path in damaged:
+            path.unlink()
+        logger.warning(
+            "rebuilt %s from %d finished file(s); %d damaged file(s) removed, to be fetched again",
+            CHECKPOINT,
+            len(files) - len(damaged),
+            len(damaged),
+        )
+        self._save_checkpoint((), "incomplete")
 
     def _suffix(self) -> str:
         return ".parquet" if self.spec.format == "parquet" else ".csv"
 
     def _data_files(self) -> Iterable[Path]:
+        if not self.out.is_dir():
+            return ()
         return (p for p in self.out.glob(f"*{self._suffix()}") if not p.name.startswith(("_", ".")))
 
     # -- running --------------------------------------------------------------------
 
     async def run(self) -> BackfillResult:
+        """Authenticate, list the entities, then lock ``out`` and fetch what is missing.
+        Nothing is created in ``out`` before the first two succeeded."""
         if self.spec.format == "parquet":
             try:
                 import pyarrow.parquet  # noqa: F401
@@ -392,7 +592,7 @@ class Backfill:
                     "Parquet output needs pyarrow: pip install 'locus-async[arrow]' "
                     "(or use --format csv)"
                 ) from None
-        await anyio.to_thread.run_sync(self._prepare_directory)
+        await anyio.to_thread.run_sync(self._dir.check)
         stats = self.client.stats
         before = (
             stats.requests,
@@ -402,8 +602,31 @@ class Backfill:
             stats.busy_seconds,
         )
         started = time.monotonic()
+        await self.client.authenticate()
         entities = await self.entities()
+        if not entities:
+            raise UsageError(f"nothing to backfill: {self._empty_reason()}")
         tasks = self._plan(entities)
+        with self._dir.lock():
+            await anyio.to_thread.run_sync(self._prepare_directory, tasks)
+            return await self._run_locked(entities, tasks, before, started)
+
+    def _empty_reason(self) -> str:
+        spec = self.spec
+        where = [f"site {i}" for i in spec.site_components] + [
+            f"partner {i}" for i in spec.partner_components
+        ]
+        types = f" of node type {', '.join(spec.node_types)}" if spec.node_types else ""
+        return f"{' and '.join(where)} ha{'s' if len(where) == 1 else 've'} no components{types}"
+
+    async def _run_locked(
+        self,
+        entities: Sequence[tuple[str, int]],
+        tasks: Sequence[_Task],
+        before: tuple[int, int, int, int, float],
+        started: float,
+    ) -> BackfillResult:
+        stats = self.client.stats
         existing = {p.name for p in self._data_files()}
         todo = [t for t in tasks if t.stem + self._suffix() not in existing]
         progress = BackfillProgress(
@@ -449,12 +672,13 @@ class Backfill:
                 self._report(progress, before)
 
         workers = min(len(todo), self.client.limiter.capacity + 2)
+        state = "interrupted"  # unless the task group ends normally: Ctrl-C, cancellation
         try:
             async with anyio.create_task_group() as group:
                 for _ in range(max(0, workers)):
                     group.start_soon(worker, group.cancel_scope)
-        finally:
             state = "complete" if not failures and not auth_failure else "incomplete"
+        finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._save_checkpoint, failures, state)
         if auth_failure:

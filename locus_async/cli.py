@@ -5,7 +5,8 @@ CSV), the progress bar, exit codes and the demo. Must never: echo a credential, 
 traceback for an expected error, or do anything the library cannot do on its own.
 
 Exit codes: 0 done; 1 the API or the network failed; 2 usage (bad arguments); 3
-authentication; 4 a backfill finished with failed windows (run it again to retry them).
+authentication; 4 a backfill finished with failed windows (run it again to retry them); 5
+the output directory is in use by another run; 130 interrupted (Ctrl-C).
 
 Credentials: ``LOCUS_ACCESS_TOKEN``, or ``LOCUS_CLIENT_ID`` + ``LOCUS_CLIENT_SECRET`` (+
 ``LOCUS_USERNAME`` + ``LOCUS_PASSWORD`` for the password grant); ``--base-url`` or
@@ -30,6 +31,7 @@ from ._cli_common import (
     EXIT_AUTH,
     EXIT_ERROR,
     EXIT_INCOMPLETE,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
     CliIO,
@@ -37,14 +39,18 @@ from ._cli_common import (
     Parser,
     add_repeatable,
     jsonable,
+    listen_host,
+    non_negative_float,
     objects,
+    port_number,
+    positive_float,
     positive_int,
     table,
 )
 from ._cli_solarnet import SN_SECRET_VARIABLES, add_solarnetwork_parser, run_solarnetwork
 from ._core.http import redact
 from ._version import __version__
-from .backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec
+from .backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec, OutputLocked
 from .client import DEFAULT_BASE_URL, LocusClient, auth_from_env
 from .errors import AuthenticationError, LocusError, UsageError
 from .models import BaseField
@@ -112,7 +118,8 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
         epilog="Credentials come from LOCUS_CLIENT_ID, LOCUS_CLIENT_SECRET, LOCUS_USERNAME, "
         "LOCUS_PASSWORD (or LOCUS_ACCESS_TOKEN); SolarNetwork from SN_TOKEN and SN_SECRET. "
         "Exit codes: 0 done, 1 API/network error (or a declined instruction), 2 usage, "
-        "3 authentication, 4 a backfill with failed windows or an unfinished instruction.",
+        "3 authentication, 4 a backfill with failed windows or an unfinished instruction, "
+        "5 --out in use by another run, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"locus-async {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -199,17 +206,22 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
     backfill.add_argument("--out", required=True, help="output directory")
     backfill.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     backfill.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    backfill.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild a lost or damaged checkpoint from the finished files (none is refetched)",
+    )
 
     simulate = commands.add_parser(
         "simulate", help="serve the Locus (or --solarnetwork) simulator on loopback"
     )
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8080)
+    simulate.add_argument("--host", type=listen_host, default="127.0.0.1")
+    simulate.add_argument("--port", type=port_number, default=8080)
     simulate.add_argument("--allowance", type=positive_int, default=1)
     simulate.add_argument(
-        "--latency", type=float, default=0.0, help="seconds added to every answer"
+        "--latency", type=non_negative_float, default=0.0, help="seconds added to every answer"
     )
-    simulate.add_argument("--token-lifetime", type=float, default=3600.0)
+    simulate.add_argument("--token-lifetime", type=positive_float, default=3600.0)
     simulate.add_argument(
         "--solarnetwork", action="store_true", help="the SolarNetwork SolarUser simulator"
     )
@@ -221,7 +233,10 @@ def _build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - a declarative
         "--out", default="demo-output", help="output directory (default ./demo-output)"
     )
     demo.add_argument(
-        "--latency", type=float, default=0.02, help="simulated network latency in seconds"
+        "--latency",
+        type=non_negative_float,
+        default=0.02,
+        help="simulated network latency in seconds",
     )
     demo.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     demo.add_argument("-v", "--verbose", action="count", default=0)
@@ -303,9 +318,10 @@ class _ProgressBar:
 
 def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
     kwargs: dict[str, Any] = {"auth": auth_from_env(io.env)}
-    base_url = args.base_url or io.env.get("LOCUS_BASE_URL")
-    if base_url:
-        kwargs["base_url"] = base_url
+    if args.base_url is not None:  # given, even empty: checked as given
+        kwargs["base_url"] = args.base_url
+    elif io.env.get("LOCUS_BASE_URL"):  # an empty variable means unset
+        kwargs["base_url"] = io.env["LOCUS_BASE_URL"]
     if args.max_concurrency is not None:
         kwargs["max_concurrency"] = args.max_concurrency
     if io.transport is not None:
@@ -458,7 +474,7 @@ async def _run_backfill(io: CliIO, args: argparse.Namespace) -> int:
     bar = _ProgressBar(io, "backfill")
     async with _client(io, args) as client:
         try:
-            result = await Backfill(client, spec, args.out, progress=bar).run()
+            result = await Backfill(client, spec, args.out, progress=bar, repair=args.repair).run()
         finally:
             bar.close()
     _report(io, result)
@@ -547,6 +563,9 @@ def main(
     except AuthenticationError as exc:
         io.err(f"locus-async: authentication failed: {redact(str(exc), secrets)}")
         return EXIT_AUTH
+    except OutputLocked as exc:
+        io.err(f"locus-async: error: {redact(str(exc), secrets)}")
+        return EXIT_LOCKED
     except LocusError as exc:
         io.err(f"locus-async: {type(exc).__name__}: {redact(str(exc), secrets)}")
         return EXIT_ERROR

@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar, Unpack
 
 import anyio
 
+from ._core.checks import check_flag
 from ._core.converter import make_converter
 from ._core.decipher import decipher_locus
 from ._core.http import Request, Response, api_root
@@ -100,10 +101,12 @@ class LocusClient(ShellClient):
                 "auth must be a PasswordGrant, ClientCredentialsGrant, RefreshTokenGrant or "
                 f"BearerToken, not {type(auth).__name__}"
             )
+        check_flag(allow_insecure_http, "allow_insecure_http")
         # with or without the /v3 suffix
         self.base_url = api_root(base_url, [API_PREFIX], allow_insecure_http=allow_insecure_http)
         self.limits = merge_limits(limits)
-        self.validate_fields = bool(validate_fields)
+        self.validate_fields = check_flag(validate_fields, "validate_fields")
+        check_flag(strict, "strict")
         self._auth = auth
         self._converter = make_converter(strict=strict)
         self._session = build_session(
@@ -150,9 +153,7 @@ class LocusClient(ShellClient):
         (``"password"``, ``"client_credentials"``...). A fixed bearer token cannot be
         checked this way; it is accepted as is.
         """
-        session = self._session
-        async with session.limiter.slot():
-            await self._auth.authorize(Request("GET", API_PREFIX), session)
+        await self._session.authenticate(Request("GET", API_PREFIX))
         return self._auth.kind
 
     # -- what every resource group uses -----------------------------------------------

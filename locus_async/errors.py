@@ -4,7 +4,8 @@ The tree (catch the narrowest one you can act on)::
 
     LocusError                      root of everything below
     ├── TransportError              no usable response: connect, timeout, dropped body
-    │   └── TimeoutError            connect/read/write/pool or whole-call deadline
+    │   ├── TimeoutError            connect/read/write/pool or whole-call deadline
+    │   └── CertificateError        TLS verification failed (never retried)
     ├── APIError                    the server answered with an error status
     │   ├── BadRequest              400  (also 422 from SolarNetwork: ValidationFailed)
     │   │   └── ValidationFailed    422  parameter or body rejected
@@ -29,6 +30,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequest",
+    "CertificateError",
     "ClockSkewError",
     "InstructionTimeout",
     "InvalidArgumentType",
@@ -76,6 +78,12 @@ class TransportError(LocusError):
 
 class TimeoutError(TransportError, builtins.TimeoutError):
     """A connect, read, write, pool or whole-call deadline expired."""
+
+
+class CertificateError(TransportError):
+    """The server's TLS certificate could not be verified. Never retried: the same
+    certificate fails the same way every time. Check ``verify=`` (a CA bundle or an
+    SSLContext) and the host name in the base URL."""
 
 
 class APIError(LocusError):

@@ -21,7 +21,9 @@ __all__ = [
     "Response",
     "api_root",
     "check_base_url",
+    "check_port",
     "encode_query",
+    "is_loopback",
     "redact",
 ]
 
@@ -93,41 +95,68 @@ class Response:
         return self.headers.get(name.lower())
 
 
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+def is_loopback(host: str) -> bool:
+    """True only for a literal loopback address (127.0.0.0/8, ::1) or the exact name
+    ``localhost``: any other name would go through a resolver we do not control."""
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address):
+        return address == ipaddress.IPv6Address("::1")
+    return address.is_loopback
 
 
-def check_base_url(url: str, *, allow_insecure_http: bool = False) -> str:
+_URL_UNSAFE: Final = frozenset(' \t\r\n\x00<>"{}|\\^`')
+
+
+def check_port(value: object, name: str = "port") -> int:
+    """A TCP port number, 1 to 65535."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} must be a whole number from 1 to 65535, not {value!r}")
+    if not 1 <= value <= 65535:
+        raise UsageError(f"{name} must be from 1 to 65535, not {value}")
+    return value
+
+
+def check_base_url(url: str, *, allow_insecure_http: bool = False, name: str = "base_url") -> str:
     """Validate a base URL and return it without a trailing slash.
 
-    Needs a scheme and a host. ``http://`` is accepted only for loopback hosts unless
-    ``allow_insecure_http`` is set, because credentials would travel in clear.
+    Needs an http(s) scheme, a host and (if given) a port from 1 to 65535. ``http://`` is
+    accepted only for loopback hosts (``is_loopback``) unless ``allow_insecure_http`` is set,
+    because credentials would travel in clear. Every problem is one ``UsageError`` line.
     """
     if not isinstance(url, str) or not url:
-        raise UsageError(
-            "base_url must be a non-empty string such as 'https://api.locusenergy.com'"
-        )
-    parts = urlsplit(url)
+        raise UsageError(f"{name} must be a non-empty string such as 'https://api.locusenergy.com'")
+    shown = url if len(url) <= 200 else url[:200] + "..."
+    if any(c in _URL_UNSAFE or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UsageError(f"{name} {shown!r} contains a space or a character not allowed in a URL")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"{name} {shown!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(
-            f"base_url {url!r} needs an http:// or https:// scheme "
+            f"{name} {shown!r} needs an http:// or https:// scheme "
             "(for example 'https://api.locusenergy.com')"
         )
-    if not parts.hostname:
-        raise UsageError(f"base_url {url!r} has no host")
-    if parts.query or parts.fragment:
-        raise UsageError(f"base_url {url!r} must not carry a query or fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if not host:
+        raise UsageError(f"{name} {shown!r} has no host")
+    if port is not None and port == 0:
+        raise UsageError(f"{name} {shown!r}: the port must be from 1 to 65535")
+    if parts.netloc.endswith(":"):
+        raise UsageError(f"{name} {shown!r} has an empty port")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"{name} must not carry a user name or password; use the credentials")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise UsageError(f"{name} {shown!r} must not carry a query or fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(host):
         raise UsageError(
-            f"base_url {url!r} uses plain http to a non-loopback host; credentials would travel "
+            f"{name} {shown!r} uses plain http to a non-loopback host; credentials would travel "
             "in clear. Use https, or pass allow_insecure_http=True if you really mean it"
         )
     return url.rstrip("/")

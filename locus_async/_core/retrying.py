@@ -9,6 +9,7 @@ token grants):
 ==========================  =====================================================
 RateLimited (429)           always: the server refused it without acting on it
 ServerError (5xx)           retry-safe requests, or ones that were never sent
+CertificateError            never: the same certificate fails the same way every time
 TransportError              retry-safe requests, or ones that never reached the server
 ResponseDecodeError         retry-safe requests (the body was cut or garbled)
 anything else               never (400, 403, 404, 422, usage errors, 401 after refresh)
@@ -17,9 +18,18 @@ anything else               never (400, 403, 404, 422, usage errors, 401 after r
 
 from __future__ import annotations
 
-from ..errors import RateLimited, ResponseDecodeError, ServerError, TransportError
+from collections import deque
+from typing import Final
 
-__all__ = ["backoff", "is_retryable", "rate_limit_pause"]
+from ..errors import (
+    CertificateError,
+    RateLimited,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["WireHold", "backoff", "is_retryable", "rate_limit_pause"]
 
 
 def is_retryable(exc: BaseException, *, retry_safe: bool, sent: bool) -> bool:
@@ -27,6 +37,8 @@ def is_retryable(exc: BaseException, *, retry_safe: bool, sent: bool) -> bool:
     if isinstance(exc, RateLimited):
         return True
     may_resend = retry_safe or not sent
+    if isinstance(exc, CertificateError):  # the same certificate fails the same way again
+        return False
     if isinstance(exc, TransportError):
         return may_resend or not getattr(exc, "request_sent", True)
     if isinstance(exc, ServerError | ResponseDecodeError):
@@ -59,3 +71,40 @@ def rate_limit_pause(
     if retry_after is not None:
         return float(min(maximum, retry_after))
     return backoff(consecutive, initial=initial, maximum=maximum, rand=rand)
+
+
+class WireHold:
+    """How long a slot stays busy after its exchange was abandoned on the wire.
+
+    The server may still be working on a request whose caller was cancelled or timed out;
+    a strict one-at-a-time server counts it until it answers. Estimate of the server's time
+    for one request: the slowest of the last ``WINDOW`` completed exchanges times
+    ``MARGIN`` plus ``EXTRA`` seconds (``initial`` before any was observed). The hold is
+    that estimate less the time already spent on the wire, and never less than half of it
+    (an exchange slower than the estimate means a slow server, which will not finish
+    sooner for being late), nor more than ``CEILING``.
+    """
+
+    WINDOW: Final = 64
+    MARGIN: Final = 1.5
+    EXTRA: Final = 0.05
+    CEILING: Final = 30.0
+
+    def __init__(self, *, initial: float = 1.0) -> None:
+        self.initial = float(initial)
+        self._seen: deque[float] = deque(maxlen=self.WINDOW)
+
+    def observe(self, seconds: float) -> None:
+        """A completed exchange took ``seconds`` on the wire."""
+        self._seen.append(max(0.0, seconds))
+
+    def estimate(self) -> float:
+        """The server's time for one request, as far as we can tell."""
+        if not self._seen:
+            return min(self.CEILING, self.initial)
+        return min(self.CEILING, max(self._seen) * self.MARGIN + self.EXTRA)
+
+    def hold(self, elapsed: float) -> float:
+        """Seconds to keep the slot after abandoning an exchange ``elapsed`` seconds in."""
+        estimate = self.estimate()
+        return max(estimate - max(0.0, elapsed), estimate / 2)

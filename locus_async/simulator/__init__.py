@@ -39,8 +39,10 @@ from typing import Any
 
 import anyio
 
+from .._core.checks import check_number, check_whole
 from .._transport import asgi_transport
 from ..client import LocusClient
+from ..errors import InvalidArgumentType
 from ..solarnetwork import Snws2Credentials, SolarNetClient
 from ._asgi import Faults, SimulatorApp
 from ._core import (
@@ -141,6 +143,12 @@ class Simulator(_Simulated):
         clock: Callable[[], float] = time.time,
         seed: int = 7,
     ) -> None:
+        check_whole(allowance, "allowance")
+        check_number(token_lifetime, "token_lifetime", above=True)
+        if faults is not None and not isinstance(faults, Faults):
+            raise InvalidArgumentType(f"faults must be a Faults(...), not {type(faults).__name__}")
+        if not callable(clock):
+            raise InvalidArgumentType(f"clock must be callable, not {type(clock).__name__}")
         self.core = SimulatorCore(
             fleet=fleet,
             accounts=accounts,
@@ -254,17 +262,30 @@ class SolarNetSimulator(_Simulated):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m locus_async.simulator``: serve the default fleet until interrupted."""
-    import argparse
+    from .._cli_common import (
+        Parser,
+        listen_host,
+        non_negative_float,
+        port_number,
+        positive_float,
+        positive_int,
+    )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m locus_async.simulator",
         description="Serve the Locus v3 simulator (or, with --solarnetwork, SolarUser's).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--allowance", type=int, default=1, help="requests at once per account")
-    parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
+    parser.add_argument(
+        "--host", type=listen_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
+    parser.add_argument(
+        "--allowance", type=positive_int, default=1, help="requests at once per account"
+    )
+    parser.add_argument("--token-lifetime", type=positive_float, default=3600.0, help="seconds")
+    parser.add_argument(
+        "--latency", type=non_negative_float, default=0.0, help="seconds added to each answer"
+    )
     parser.add_argument(
         "--solarnetwork", action="store_true", help="serve the SolarNetwork SolarUser simulator"
     )
@@ -280,7 +301,8 @@ def describe_and_build(args: Any) -> tuple[_Simulated, list[str]]:
     """The simulator ``args`` ask for and the lines that tell people how to use it (shared
     by ``python -m locus_async.simulator`` and ``locus-async simulate``)."""
     faults = Faults(latency=args.latency)
-    url = f"http://{args.host}:{args.port}"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}"
     if getattr(args, "solarnetwork", False):
         return SolarNetSimulator(faults=faults), [
             f"SolarNetwork SolarUser simulator on {url}",

@@ -24,6 +24,8 @@ from typing import Any, Final, Protocol
 import anyio
 import attrs
 
+from .._core.checks import check_number, check_whole
+from ..errors import InvalidArgumentType, UsageError
 from ._core import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
 
 __all__ = ["Backend", "Faults", "SimulatorApp"]
@@ -41,8 +43,25 @@ _HTML_502: Final = (
 
 
 def _rate(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    check_number(value, f"Faults.{attribute.name}")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"Faults.{attribute.name} must be between 0 and 1")
+        raise UsageError(f"Faults.{attribute.name} must be between 0 and 1")
+
+
+def _seconds(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    check_number(value, f"Faults.{attribute.name}")
+
+
+def _seed(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    check_whole(value, f"Faults.{attribute.name}", minimum=-(2**63))
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise InvalidArgumentType("Faults.paths must be a tuple of path prefixes such as '/v3/'")
+    if not all(isinstance(p, str) and p.startswith("/") for p in value):
+        raise UsageError("Faults.paths must be path prefixes starting with '/'")
+    return tuple(value)
 
 
 @attrs.frozen
@@ -53,23 +72,31 @@ class Faults:
     500/503; ``html_errors`` an HTML 502 page; ``rate_limits`` spurious 429s;
     ``drops`` the connection is cut halfway through the body; ``revocations`` the access
     token is revoked (401); ``slow`` answers that take ``slow_seconds`` longer.
+    ``paths``: if given, only requests whose path starts with one of them get the faults
+    above (latency and jitter apply to every request), e.g. ``("/v3/components/",)`` to
+    fail data calls but not the token grant.
     """
 
-    seed: int = 0
-    latency: float = 0.0
-    jitter: float = 0.0
+    seed: int = attrs.field(default=0, validator=_seed)
+    latency: float = attrs.field(default=0.0, validator=_seconds)
+    jitter: float = attrs.field(default=0.0, validator=_seconds)
     server_errors: float = attrs.field(default=0.0, validator=_rate)
     html_errors: float = attrs.field(default=0.0, validator=_rate)
     rate_limits: float = attrs.field(default=0.0, validator=_rate)
     drops: float = attrs.field(default=0.0, validator=_rate)
     revocations: float = attrs.field(default=0.0, validator=_rate)
     slow: float = attrs.field(default=0.0, validator=_rate)
-    slow_seconds: float = 5.0
+    slow_seconds: float = attrs.field(default=5.0, validator=_seconds)
+    paths: tuple[str, ...] = attrs.field(default=(), converter=_paths)
 
     def hits(self, kind: str, key: str, occurrence: int) -> bool:
         rate = float(getattr(self, kind))
         if rate <= 0.0:
             return False
+        if self.paths:
+            path = key.partition(" ")[2].partition("?")[0]
+            if not path.startswith(self.paths):
+                return False
         digest = hashlib.blake2b(
             f"{self.seed}|{kind}|{key}|{occurrence}".encode(), digest_size=8
         ).digest()

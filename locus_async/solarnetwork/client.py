@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
+from .._core.checks import check_flag
 from .._core.converter import make_converter
 from .._core.http import Request, Response, api_root
 from .._core.query import check_id
@@ -159,6 +160,8 @@ class SolarNetClient(ShellClient):
             "/"
         ):
             raise UsageError("location_metadata_prefix must be a path such as '/location/meta'")
+        check_flag(strict, "strict")
+        check_flag(allow_insecure_http, "allow_insecure_http")
         # the host alone, or with /solaruser or the whole API prefix after it
         self.base_url = api_root(
             base_url, [API_PREFIX, "/solaruser"], allow_insecure_http=allow_insecure_http

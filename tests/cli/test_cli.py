@@ -330,7 +330,7 @@ def test_backfill_writes_the_ground_truth_and_resumes(cli_sim: Simulator, tmp_pa
 
 def test_failed_windows_exit_4_and_are_retried(tmp_path: Path) -> None:
     """Windows that keep failing: exit 4 and listed; the next run fetches only those."""
-    sim = Simulator(accounts=[ACCOUNT], faults=Faults(server_errors=1.0))
+    sim = Simulator(accounts=[ACCOUNT], faults=Faults(server_errors=1.0, paths=("/v3/",)))
     out = tmp_path / "out"
     code, stdout, err = _run([*BACKFILL, "--out", str(out), "--json"], sim)
     assert code == 4

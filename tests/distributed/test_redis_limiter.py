@@ -86,13 +86,19 @@ async def test_a_killed_holder_frees_its_slot_within_the_lease(
         async with limiter.slot():
             pass
     assert blocked.cancelled_caught
+    redis_client = redis.asyncio.from_url(redis_server)
+    seconds, micros = await redis_client.time()
+    killed_ms = seconds * 1000 + micros // 1000
     holder.send_signal(signal.SIGKILL)
-    holder.wait(5)
-    killed = time.monotonic()
-    async with sim.client(limiter=limiter) as client:
-        await client.components.get(54369)
-    waited = time.monotonic() - killed
-    assert waited <= lease + 0.5
+    holder.wait(30)
+    ((_, expiry_ms),) = await redis_client.zrange(f"{redis_key}:holders", 0, -1, withscores=True)
+    assert expiry_ms <= killed_ms + lease * 1000  # the dead holder's slot ends within a lease
+    with anyio.fail_after(60):  # a hang guard; the verdict is on Redis's own clock
+        async with sim.client(limiter=limiter) as client:
+            await client.components.get(54369)
+    seconds, micros = await redis_client.time()
+    assert seconds * 1000 + micros // 1000 >= expiry_ms  # it was the lease that freed it
+    await redis_client.aclose()
     assert await limiter.holders() == 0
     await limiter.aclose()
 
@@ -123,7 +129,7 @@ async def test_cancelled_waiters_leave_no_ticket(redis_server: str, redis_key: s
     assert await client.zcard(f"{redis_key}:queue") == 0
     assert await client.zcard(f"{redis_key}:holders") == 0
     await client.aclose()
-    with anyio.fail_after(1):
+    with anyio.fail_after(30):  # a hang guard: the slot is free at once
         async with limiter.slot():
             pass
     await limiter.aclose()
@@ -136,9 +142,10 @@ async def test_a_pause_holds_every_process_back(redis_server: str, redis_key: st
     second = RedisLimiter(redis_server, key=redis_key, capacity=1)
     await first.pause(0.3)
     started = time.monotonic()
-    async with second.slot():
-        waited = time.monotonic() - started
-    assert 0.25 <= waited < 1.0
+    with anyio.fail_after(60):  # a hang guard; the claim is the lower bound
+        async with second.slot():
+            waited = time.monotonic() - started
+    assert waited >= 0.25  # the pause was waited out (less a little clock granularity)
     await first.aclose()
     await second.aclose()
 
@@ -180,7 +187,7 @@ def test_bad_configuration() -> None:
         RedisLimiter("http://127.0.0.1:6379", key="k")
     with pytest.raises(UsageError, match="key must be a non-empty string"):
         RedisLimiter("redis://127.0.0.1:6379/0", key="")
-    with pytest.raises(UsageError, match="lease must be longer"):
+    with pytest.raises(UsageError, match=r"lease must be more than 0\.2"):
         RedisLimiter("redis://127.0.0.1:6379/0", key="k", lease=0.1)
     with pytest.raises(UsageError, match="at least 1"):
         RedisLimiter("redis://127.0.0.1:6379/0", key="k", capacity=0)

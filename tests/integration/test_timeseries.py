@@ -302,7 +302,14 @@ async def test_iter_data_prefetches_with_bounded_memory(sim: Simulator) -> None:
         async with client.components.iter_data(54369, **args) as stream:
             async for part in stream:
                 consumed += 1
-                await anyio.sleep(0.25)  # a consumer slower than a window fetch
+                # A consumer slower than the fetches: it works until the prefetch has
+                # reached its bound (observed on the server, not timed), then a while more.
+                expected = min(5, consumed + 2) - consumed
+                with anyio.fail_after(60):  # a hang guard only
+                    while len(sim.stats.data_windows) - consumed < expected:  # noqa: ASYNC110
+                        await anyio.sleep(0.005)
+                for _ in range(20):
+                    await anyio.sleep(0.005)  # room to overshoot, if it ever would
                 ahead.append(len(sim.stats.data_windows) - consumed)
                 assert len(part) > 0
     assert consumed == 5

@@ -5,22 +5,29 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from locus_async import (
+    AdaptiveLimiter,
+    Backfill,
     BearerToken,
     InvalidArgumentType,
     LocalLimiter,
     LocusClient,
+    RedisLimiter,
+    RedisTokenStore,
     RetryPolicy,
+    SolarNetClient,
     Timeouts,
     UsageError,
 )
 from locus_async.backfill import BackfillSpec
 from locus_async.cli import main
+from locus_async.simulator import Faults, Simulator
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
 
@@ -35,6 +42,22 @@ class NoNetwork:
     def _handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
         return httpx.Response(500)
+
+
+def _locus(**kwargs: Any) -> Callable[[], LocusClient]:
+    return lambda: LocusClient(auth=BearerToken("t-123456"), **kwargs)
+
+
+def _spec(**kwargs: Any) -> BackfillSpec:
+    args: dict[str, Any] = {
+        "fields": "W_avg", "start": "2024-01-01", "end": "2024-01-02", "tz": "UTC",
+        "gran": "hourly", "components": (54369,),
+    }  # fmt: skip
+    return BackfillSpec(**{**args, **kwargs})
+
+
+def _backfill(out: Any, **kwargs: Any) -> Backfill:
+    return Backfill(_locus()(), _spec(), out, **kwargs)
 
 
 def _client(net: NoNetwork, **kwargs: Any) -> LocusClient:
@@ -436,6 +459,283 @@ CONSTRUCTION: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         UsageError,
         "format must be parquet or csv",
     ),  # type: ignore[arg-type]
+    *[
+        (f"client {name}", _locus(**kwargs), error, words)
+        for name, kwargs, error, words in [
+            (
+                "port out of range",
+                {"base_url": "http://127.0.0.1:99999"},
+                UsageError,
+                "not a valid URL",
+            ),
+            (
+                "port not a number",
+                {"base_url": "http://127.0.0.1:abc"},
+                UsageError,
+                "not a valid URL",
+            ),
+            ("port zero", {"base_url": "http://127.0.0.1:0"}, UsageError, "from 1 to 65535"),
+            ("open IPv6 bracket", {"base_url": "http://[::1"}, UsageError, "not a valid URL"),
+            (
+                "a .localhost name",
+                {"base_url": "http://anything.localhost"},
+                UsageError,
+                "plain http",
+            ),
+            (
+                "localhost.localdomain",
+                {"base_url": "http://localhost.localdomain"},
+                UsageError,
+                "plain http",
+            ),
+            (
+                "a space in the host",
+                {"base_url": "https://a b.example"},
+                UsageError,
+                "not allowed in a URL",
+            ),
+            ("a user in the URL", {"base_url": "https://u:p@x.example"}, UsageError, "user name"),
+            ("an empty port", {"base_url": "https://x.example:"}, UsageError, "empty port"),
+            ("a base URL not a str", {"base_url": 5}, UsageError, "base_url must be a non-empty"),
+            (
+                "timeouts a number",
+                {"timeouts": 5},
+                InvalidArgumentType,
+                "timeouts must be a Timeouts",
+            ),
+            ("headers a number", {"headers": 5}, InvalidArgumentType, "headers must be a mapping"),
+            (
+                "a header value not a str",
+                {"headers": {"X-A": 5}},
+                InvalidArgumentType,
+                "must be a str",
+            ),
+            (
+                "a header name with a space",
+                {"headers": {"X A": "1"}},
+                UsageError,
+                "not a valid header name",
+            ),
+            (
+                "a header value with CRLF",
+                {"headers": {"X-A": "1\r\nX-B: 2"}},
+                UsageError,
+                "line break",
+            ),
+            (
+                "verify a missing file",
+                {"verify": "nope"},
+                UsageError,
+                "cannot load the CA bundle 'nope'",
+            ),
+            ("verify a number", {"verify": 5}, InvalidArgumentType, "verify must be True, False"),
+            (
+                "max_response_bytes negative",
+                {"max_response_bytes": -1},
+                UsageError,
+                "max_response_bytes must be at least 1",
+            ),
+            (
+                "max_response_bytes a str",
+                {"max_response_bytes": "9"},
+                InvalidArgumentType,
+                "max_response_bytes must be a whole number",
+            ),
+            (
+                "transport a str",
+                {"transport": "asgi"},
+                InvalidArgumentType,
+                "transport must be an httpx.AsyncBaseTransport",
+            ),
+            (
+                "retry a dict",
+                {"retry": {"attempts": 2}},
+                InvalidArgumentType,
+                "retry must be a RetryPolicy",
+            ),
+            (
+                "limiter an int",
+                {"limiter": 2},
+                InvalidArgumentType,
+                "limiter must be a LocalLimiter",
+            ),
+            ("clock a number", {"clock": 5}, InvalidArgumentType, "clock must be callable"),
+            ("sleep a number", {"sleep": 0}, InvalidArgumentType, "sleep must be callable"),
+            ("rng an int", {"rng": 7}, InvalidArgumentType, "rng must be a random.Random"),
+            ("strict a str", {"strict": "no"}, InvalidArgumentType, "strict must be True or False"),
+            (
+                "validate_fields a str",
+                {"validate_fields": "yes"},
+                InvalidArgumentType,
+                "validate_fields must be True or False",
+            ),
+            (
+                "allow_insecure_http 1",
+                {"allow_insecure_http": 1},
+                InvalidArgumentType,
+                "allow_insecure_http must be True or False",
+            ),
+        ]
+    ],
+    ("Timeouts NaN", lambda: Timeouts(read=float("nan")), UsageError, "Timeouts.read"),
+    ("Timeouts infinite", lambda: Timeouts(total=float("inf")), UsageError, "finite"),
+    (
+        "RetryPolicy NaN",
+        lambda: RetryPolicy(initial=float("nan")),
+        UsageError,
+        "RetryPolicy.initial",
+    ),
+    (
+        "RetryPolicy fractional attempts",
+        lambda: RetryPolicy(attempts=2.5),
+        UsageError,
+        "whole number",
+    ),
+    ("RetryPolicy zero attempts", lambda: RetryPolicy(attempts=0), UsageError, "at least 1"),
+    ("RetryPolicy negative wire hold", lambda: RetryPolicy(wire_hold=-1), UsageError, "wire_hold"),
+    ("LocalLimiter a float", lambda: LocalLimiter(1.5), InvalidArgumentType, "must be an int"),  # type: ignore[arg-type]
+    (
+        "AdaptiveLimiter initial over ceiling",
+        lambda: AdaptiveLimiter(2, initial=3),
+        UsageError,
+        "initial must not exceed",
+    ),
+    (
+        "RedisLimiter a str lease",
+        lambda: RedisLimiter("redis://127.0.0.1:1/0", key="k", lease="10"),
+        InvalidArgumentType,
+        "lease must be a number",
+    ),  # type: ignore[arg-type]
+    (
+        "RedisLimiter a zero poll",
+        lambda: RedisLimiter("redis://127.0.0.1:1/0", key="k", poll=0),
+        UsageError,
+        "poll must be more than 0",
+    ),
+    (
+        "RedisLimiter a port out of range",
+        lambda: RedisLimiter("redis://127.0.0.1:99999/0", key="k"),
+        UsageError,
+        "is not valid",
+    ),
+    (
+        "RedisLimiter an http URL",
+        lambda: RedisLimiter("http://127.0.0.1:6379", key="k"),
+        UsageError,
+        "must start with redis://",
+    ),
+    (
+        "RedisTokenStore a negative lock timeout",
+        lambda: RedisTokenStore("redis://127.0.0.1:1/0", key="k", lock_timeout=-1),
+        UsageError,
+        "lock_timeout must be more than 0",
+    ),
+    (
+        "SolarNetClient strict a str",
+        lambda: SolarNetClient(credentials=None, strict="yes"),
+        InvalidArgumentType,
+        "strict must be True or False",
+    ),  # type: ignore[arg-type]
+    (
+        "SolarNetClient a bad port",
+        lambda: SolarNetClient(credentials=None, base_url="https://x.example:99999"),
+        UsageError,
+        "not a valid URL",
+    ),
+    (
+        "Faults a negative latency",
+        lambda: Faults(latency=-1),
+        UsageError,
+        "Faults.latency must be at least 0",
+    ),
+    (
+        "Faults a rate over 1",
+        lambda: Faults(drops=2),
+        UsageError,
+        "Faults.drops must be between 0 and 1",
+    ),
+    (
+        "Faults paths a str",
+        lambda: Faults(paths="/v3/"),
+        InvalidArgumentType,
+        "Faults.paths must be a tuple",
+    ),  # type: ignore[arg-type]
+    (
+        "Simulator allowance zero",
+        lambda: Simulator(allowance=0),
+        UsageError,
+        "allowance must be at least 1",
+    ),
+    (
+        "Simulator faults a dict",
+        lambda: Simulator(faults={"drops": 1}),
+        InvalidArgumentType,
+        "faults must be a Faults",
+    ),  # type: ignore[arg-type]
+    ("spec fields a number", lambda: _spec(fields=5), InvalidArgumentType, "fields must be a list"),
+    (
+        "spec node_types numbers",
+        lambda: _spec(node_types=(5,)),
+        InvalidArgumentType,
+        "node_types must be names",
+    ),
+    (
+        "spec components a str",
+        lambda: _spec(components="54369"),
+        InvalidArgumentType,
+        "components must be a list or tuple",
+    ),
+    (
+        "spec a bool id",
+        lambda: _spec(components=[True]),
+        InvalidArgumentType,
+        "component id must be an int",
+    ),
+    (
+        "spec start a number",
+        lambda: _spec(start=20240101),
+        InvalidArgumentType,
+        "start must be a datetime",
+    ),
+    ("spec tz a number", lambda: _spec(tz=0), InvalidArgumentType, "tz must be a str"),
+    ("spec gran a number", lambda: _spec(gran=5), InvalidArgumentType, "gran must be a str"),
+    (
+        "backfill out empty",
+        lambda: _backfill(""),
+        UsageError,
+        "out must name a directory; it is empty",
+    ),
+    ("backfill out a number", lambda: _backfill(5), UsageError, "out must be a path"),
+    (
+        "backfill out a file",
+        lambda: _backfill("/dev/null"),
+        UsageError,
+        "is a file, not a directory",
+    ),
+    (
+        "backfill progress a number",
+        lambda: _backfill("o", progress=5),
+        InvalidArgumentType,
+        "progress must be callable",
+    ),
+    (
+        "backfill repair a str",
+        lambda: _backfill("o", repair="yes"),
+        InvalidArgumentType,
+        "repair must be True or False",
+    ),
+    (
+        "backfill priority an int",
+        lambda: _backfill("o", priority=3),
+        InvalidArgumentType,
+        "priority must be a Priority",
+    ),
+    (
+        "backfill spec a dict",
+        lambda: Backfill(_locus()(), {"fields": "W_avg"}, "o"),
+        InvalidArgumentType,
+        "spec must be a BackfillSpec",
+    ),  # type: ignore[arg-type]
 ]
 
 
@@ -450,6 +750,11 @@ def test_bad_configuration(
         build()
     assert words in str(caught.value)
 
+
+BACKFILL_ARGS = [
+    "backfill", "--component", "1", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly",
+    "--start", "2024-01-01", "--end", "2024-01-02",
+]  # fmt: skip
 
 CLI_CASES = [
     (
@@ -571,6 +876,33 @@ CLI_CASES = [
         "invalid choice",
     ),
     (["sites", "--partner", "1", "--base-url", "api.locusenergy.com"], "scheme"),
+    *[
+        (["sites", "--partner", "1", "--base-url", url], words)
+        for url, words in [
+            ("http://127.0.0.1:99999", "not a valid URL"),
+            ("http://127.0.0.1:abc", "not a valid URL"),
+            ("http://[::1", "not a valid URL"),
+            ("http://127.0.0.1:0", "from 1 to 65535"),
+            ("http://anything.localhost", "plain http"),
+            ("http://10.0.0.1:8080", "plain http"),
+            ("https://a b", "not allowed in a URL"),
+            ("https://x.example/?q=1", "query or fragment"),
+            ("", "must be a non-empty string"),
+        ]
+    ],
+    ([*BACKFILL_ARGS, "--out", ""], "it is empty"),
+    ([*BACKFILL_ARGS, "--out", "   "], "it is empty"),
+    ([*BACKFILL_ARGS, "--out", "/dev/null"], "is a file"),
+    ([*BACKFILL_ARGS, "--out", "o", "--base-url", "http://127.0.0.1:99999"], "not a valid URL"),
+    ([*BACKFILL_ARGS, "--out", "o", "--max-concurrency", "0"], "must be a positive integer"),
+    (["simulate", "--port", "99999"], "must be a port from 1 to 65535"),
+    (["simulate", "--port", "0"], "must be a port from 1 to 65535"),
+    (["simulate", "--port", "http"], "is not a port number"),
+    (["simulate", "--host", "example.com"], "is not an IP address"),
+    (["simulate", "--latency", "-1"], "0 or more"),
+    (["simulate", "--latency", "nan"], "0 or more"),
+    (["simulate", "--token-lifetime", "0"], "must be more than 0"),
+    (["demo", "--latency", "inf"], "0 or more"),
 ]
 
 
@@ -580,9 +912,15 @@ CLI_CASES = [
     ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in enumerate(CLI_CASES)],
 )
 def test_bad_cli_input_is_one_line_and_exit_2(
-    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    words: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The CLI answers bad input with exit code 2 and one line, never a traceback."""
+    """The CLI answers bad input with exit code 2 and one line, never a traceback, and
+    writes nothing (run in an empty directory that must stay empty)."""
+    monkeypatch.chdir(tmp_path)
     net = NoNetwork()
     err = io.StringIO()
     env = {"LOCUS_ACCESS_TOKEN": "tok-123456", "LOCUS_BASE_URL": "http://localhost"}
@@ -602,3 +940,11 @@ def test_bad_cli_input_is_one_line_and_exit_2(
         == 1
     )
     assert net.calls == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_comma_string_of_fields_is_a_list_of_fields() -> None:
+    """``BackfillSpec(fields="W_avg")`` is the field W_avg, not the letters of its name."""
+    assert _spec(fields="W_avg").fields == ("W_avg",)
+    assert _spec(fields="W_avg, Wh_sum").fields == ("W_avg", "Wh_sum")
+    assert _spec(components=54369, node_types="METER").node_types == ("METER",)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -34,6 +35,19 @@ def _start(url: str, out: Path, *extra: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def _finished(out: Path) -> int:
+    return len([p for p in out.glob("*.parquet") if not p.name.startswith(".")])
+
+
+def _wait(process: subprocess.Popen[bytes], done: Callable[[], bool]) -> None:
+    """Poll for progress; fail (not hang) if the run ends first or never gets there."""
+    deadline = time.monotonic() + 300  # a hang guard only, far beyond any run
+    while not done():
+        assert process.poll() is None, "the run ended before the kill point"
+        assert time.monotonic() < deadline, "no progress in 300 s"
+        time.sleep(0.002)
+
+
 def _rows(out: Path) -> list[tuple[object, ...]]:
     table = pq.read_table(out)
     return sorted(
@@ -49,16 +63,21 @@ def test_ten_sigkills_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -> 
     crashed, clean = tmp_path / "crashed", tmp_path / "clean"
     kills = []
     with sim.serve() as server:
-        for _ in range(10):
-            seen = len(sim.stats.data_windows)
+        for kill in range(10):
+            files, requests = _finished(crashed), len(sim.stats.data_windows)
             process = _start(server.url, crashed)
-            deadline = time.monotonic() + 60
-            while len(sim.stats.data_windows) == seen and time.monotonic() < deadline:
-                time.sleep(0.005)  # start-up (imports, token) takes a variable time
-            time.sleep(rng.uniform(0.05, 1.0))  # then a random moment of the data work
+            # Kill on observed progress, never on a timer: even kills once 1-2 more windows
+            # are on disk (mid-write of the next), odd ones once 1-3 more data requests
+            # reached the server (mid-exchange).
+            if kill % 2 == 0:
+                target = files + rng.randint(1, 2)
+                _wait(process, lambda: _finished(crashed) >= target)  # noqa: B023
+            else:
+                target = requests + rng.randint(1, 3)
+                _wait(process, lambda: len(sim.stats.data_windows) >= target)  # noqa: B023
             process.send_signal(signal.SIGKILL)
-            process.wait(10)
-            kills.append(len([p for p in crashed.glob("*.parquet") if not p.name.startswith(".")]))
+            process.wait(30)
+            kills.append(_finished(crashed))
         finish = _start(server.url, crashed, "--json")
         stdout, stderr = finish.communicate(timeout=180)
         assert finish.returncode == 0, stderr.decode()
@@ -75,3 +94,4 @@ def test_ten_sigkills_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -> 
     assert crashed_rows == _rows(clean)
     assert len({(r[0], r[1]) for r in crashed_rows}) == len(crashed_rows)
     assert not list(crashed.glob(".tmp-*"))
+    assert not list(crashed.glob(".locus-tmp-*"))
