@@ -39,12 +39,12 @@ if TYPE_CHECKING:
     from ._session import AuthContext
 
 __all__ = [
-    "TokenStore",
     "BearerToken",
     "ClientCredentialsGrant",
     "PasswordGrant",
     "RefreshTokenGrant",
     "TokenProvider",
+    "TokenStore",
 ]
 
 logger = logging.getLogger("locus_async.auth")

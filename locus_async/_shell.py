@@ -28,7 +28,7 @@ from .errors import InvalidArgumentType, UsageError
 if TYPE_CHECKING:
     import ssl
 
-    import httpx
+    from ._transport import AsyncTransport
 
 __all__ = ["SHELL_OPTIONS", "ShellClient", "ShellOptions", "build_session"]
 
@@ -48,7 +48,7 @@ class ShellOptions(TypedDict, total=False):
     limiter: Limiter | None
     retry: RetryPolicy | None
     timeouts: Timeouts | None
-    transport: httpx.AsyncBaseTransport | None
+    transport: AsyncTransport | None
     verify: ssl.SSLContext | bool
     max_response_bytes: int
     headers: Mapping[str, str] | None

@@ -30,9 +30,13 @@ from .errors import (
     UsageError,
 )
 
+#: What ``transport=`` takes: an httpx transport (the simulators' in-process one, mocks...).
+AsyncTransport = httpx.AsyncBaseTransport
+
 __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "AsyncTransport",
     "Timeouts",
     "Transport",
     "asgi_transport",

@@ -49,7 +49,7 @@ from ._limiter import Priority
 from ._outdir import OutputDir, OutputLocked, atomic_write
 from .errors import AuthenticationError, InvalidArgumentType, LocusError, UsageError
 from .models import Granularity
-from .timeseries import TimeSeries, fetch_window
+from .timeseries import TimeSeries
 
 if TYPE_CHECKING:
     from .client import LocusClient
@@ -700,9 +700,8 @@ class Backfill:
         )
 
     async def _fetch(self, task: _Task) -> TimeSeries:
-        path = f"/v3/{task.kind}/{task.entity_id}/data"
-        return await fetch_window(
-            self.client._session, path, self.query, task.window, self._priority
+        return await self.client.fetch_window(
+            task.kind, task.entity_id, self.query, task.window, priority=self._priority
         )
 
     def _write(self, task: _Task, series: TimeSeries) -> None:

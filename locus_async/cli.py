@@ -577,10 +577,5 @@ def main(
         return EXIT_ERROR
 
 
-def entry_point() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
 if __name__ == "__main__":  # pragma: no cover
-    entry_point()
+    sys.exit(main())

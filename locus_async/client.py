@@ -18,7 +18,7 @@ from ._core.checks import check_flag
 from ._core.converter import make_converter
 from ._core.decipher import decipher_locus
 from ._core.http import Request, Response, api_root
-from ._core.locus import API_PREFIX, decoder, list_decoder
+from ._core.locus import API_PREFIX, DATA_KINDS, data_path, decoder, list_decoder
 from ._core.query import (
     ALERT_PRIORITIES,
     ALERT_STATUSES,
@@ -54,7 +54,7 @@ from .models import (
     ModelSettings,
     Site,
 )
-from .timeseries import TimeSeries, WindowStream, fetch_series, run_bounded
+from .timeseries import TimeSeries, WindowStream, fetch_series, fetch_window, run_bounded
 
 __all__ = ["DEFAULT_BASE_URL", "LocusClient"]
 
@@ -214,9 +214,12 @@ class LocusClient(ShellClient):
     ) -> TimeSeries:
         if self.validate_fields if validate is None else validate:
             await self._check_fields(kind, entity_id, query)
-        path = f"{API_PREFIX}/{kind}/{entity_id}/data"
         return await fetch_series(
-            self._session, path, query, self._windows(query), priority=priority
+            self._session,
+            data_path(kind, entity_id),
+            query,
+            self._windows(query),
+            priority=priority,
         )
 
     def _iter_data(
@@ -236,7 +239,7 @@ class LocusClient(ShellClient):
 
         return WindowStream(
             self._session,
-            f"{API_PREFIX}/{kind}/{entity_id}/data",
+            data_path(kind, entity_id),
             query,
             self._windows(query),
             priority=priority,
@@ -246,6 +249,24 @@ class LocusClient(ShellClient):
     def plan(self, query: DataQuery) -> list[Window] | None:
         """The windows a data call for ``query`` would request (``None`` for latest)."""
         return self._windows(query)
+
+    async def fetch_window(
+        self,
+        kind: str,
+        entity_id: int,
+        query: DataQuery,
+        window: Window,
+        *,
+        priority: Priority = Priority.BACKGROUND,
+    ) -> TimeSeries:
+        """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
+        what a backfill fetches, one request through the limiter at ``priority``."""
+        if kind not in DATA_KINDS:
+            raise UsageError(f"kind must be 'components' or 'sites', not {kind!r}")
+        check_id(entity_id, "entity id")
+        return await fetch_window(
+            self._session, data_path(kind, entity_id), query, window, priority
+        )
 
 
 def auth_from_env(env: Mapping[str, str]) -> TokenProvider:

@@ -26,7 +26,7 @@ from ..errors import (
 )
 from .http import Response, redact
 
-__all__ = ["decipher_locus", "error_for_status", "parse_retry_after", "body_message"]
+__all__ = ["body_message", "decipher_locus", "error_for_status", "parse_retry_after"]
 
 _BY_STATUS: Final[dict[int, type[APIError]]] = {
     400: BadRequest,

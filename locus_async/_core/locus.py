@@ -17,10 +17,21 @@ from ..models import Alert, BaseField, Client, Component, Site
 from .converter import decode_json, structure
 from .http import Response
 
-__all__ = ["API_PREFIX", "decoder", "list_decoder"]
+__all__ = ["API_PREFIX", "DATA_KINDS", "data_path", "decoder", "list_decoder"]
 
 #: Every v3 path starts here (the token endpoint does not).
 API_PREFIX: Final = "/v3"
+
+#: The entity kinds that have a time series.
+DATA_KINDS: Final = ("components", "sites")
+
+
+def data_path(kind: str, entity_id: int) -> str:
+    """``/v3/{components|sites}/{id}/data``: the one place the data path is spelled."""
+    if kind not in DATA_KINDS:
+        raise ValueError(f"no time series for {kind!r}")
+    return f"{API_PREFIX}/{kind}/{entity_id}/data"
+
 
 T = TypeVar("T")
 

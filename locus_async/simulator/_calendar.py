@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-__all__ = ["bucket_starts", "format_many", "format_ts", "parse_local", "LOCAL_FORMAT"]
+__all__ = ["LOCAL_FORMAT", "bucket_starts", "format_many", "format_ts", "parse_local"]
 
 LOCAL_FORMAT: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\Z")
 

@@ -30,8 +30,8 @@ from ._fleet import BULK_FIELDS, Fleet, Quantity, default_fleet
 from ._physics import MINUTES_PER_DAY, Physics, epoch_day
 
 __all__ = [
-    "Account",
     "DEFAULT_ACCOUNT",
+    "Account",
     "SimRequest",
     "SimResponse",
     "SimulatorCore",

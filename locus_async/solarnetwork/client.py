@@ -15,7 +15,7 @@ import builtins
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack
+from typing import Any, Final, Literal, TypeVar, Unpack
 from urllib.parse import quote
 
 import orjson
@@ -55,9 +55,6 @@ from .models import (
     UserEvent,
     WhoAmI,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "API_PREFIX",
