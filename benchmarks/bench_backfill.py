@@ -24,7 +24,7 @@ import anyio
 from _common import machine, simulator_process, table
 
 from locus_async import LocusClient
-from locus_async.backfill import Backfill, BackfillSpec
+from locus_async.locus.backfill import Backfill, BackfillSpec
 from locus_async.simulator import DEFAULT_ACCOUNT
 
 COMPONENTS = (54369, 54370, 54371, 54372, 54380, 54381, 54382, 54400, 54401, 54402)

@@ -37,7 +37,7 @@ from locus_async.solarnetwork import (
     http_date,
     snws2_authorization,
 )
-from locus_async.solarnetwork._signer import Snws2Signer
+from locus_async.solarnetwork.auth import Snws2Signer
 
 TOKEN, SECRET = SN_DEFAULT_TOKEN
 PATH = "/solaruser/api/v1/sec/whoami"

@@ -33,10 +33,10 @@ import tenacity
 from _common import TOKEN_FORM, machine, median, simulator_process, table
 
 from locus_async import DEFAULT_LIMITS, Granularity, LocusClient
-from locus_async._core.series import parse_data_body
-from locus_async._core.windows import Window, minimum_windows, plan_windows, to_instant
+from locus_async.locus._core.series import parse_data_body
+from locus_async.locus._core.windows import Window, minimum_windows, plan_windows, to_instant
+from locus_async.locus.timeseries import TimeSeries
 from locus_async.simulator import DEFAULT_ACCOUNT, Simulator
-from locus_async.timeseries import TimeSeries
 
 TZ = "America/Los_Angeles"
 COMPONENTS = (54369, 54380, 54400)

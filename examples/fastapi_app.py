@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 
 from locus_async import LocusClient, NotFound, PermissionDenied, RedisLimiter, RedisTokenStore
-from locus_async.client import auth_from_env
+from locus_async.locus.client import auth_from_env
 
 
 def client_from_env() -> LocusClient:

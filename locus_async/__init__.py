@@ -10,32 +10,13 @@ does the same for SolarNetwork on the same shell, signing each request with SNWS
 
 import logging as _logging
 
-from ._core.windows import DEFAULT_LIMITS, Window
-from ._limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority, Slot
-from ._oauth import (
-    BearerToken,
-    ClientCredentialsGrant,
-    PasswordGrant,
-    RefreshTokenGrant,
-    TokenProvider,
-    TokenStore,
-)
-from ._redis import RedisLimiter, RedisTokenStore
-from ._retry import RetryPolicy, set_testing, testing
-from ._stats import ClientStats
-from ._transport import Timeouts
-from ._version import __version__
-from .backfill import (
-    Backfill,
-    BackfillProgress,
-    BackfillResult,
-    BackfillSpec,
-    CheckpointError,
-    OutputLocked,
-    WindowFailure,
-)
-from .client import DEFAULT_BASE_URL, LocusClient
-from .errors import (
+from locus_async._shell.limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority, Slot
+from locus_async._shell.redis import RedisLimiter, RedisTokenStore
+from locus_async._shell.retry import RetryPolicy, set_testing, testing
+from locus_async._shell.stats import ClientStats
+from locus_async._shell.transport import Timeouts
+from locus_async._version import __version__
+from locus_async.errors import (
     APIError,
     AuthenticationError,
     BadRequest,
@@ -54,7 +35,26 @@ from .errors import (
     UsageError,
     ValidationFailed,
 )
-from .models import (
+from locus_async.locus._core.windows import DEFAULT_LIMITS, Window
+from locus_async.locus.auth import (
+    BearerToken,
+    ClientCredentialsGrant,
+    PasswordGrant,
+    RefreshTokenGrant,
+    TokenProvider,
+    TokenStore,
+)
+from locus_async.locus.backfill import (
+    Backfill,
+    BackfillProgress,
+    BackfillResult,
+    BackfillSpec,
+    CheckpointError,
+    OutputLocked,
+    WindowFailure,
+)
+from locus_async.locus.client import DEFAULT_BASE_URL, LocusClient
+from locus_async.locus.models import (
     Aggregation,
     Alert,
     BaseField,
@@ -67,8 +67,8 @@ from .models import (
     Site,
     Token,
 )
-from .solarnetwork import Snws2Credentials, SolarNetClient, snws2_authorization
-from .timeseries import TimeSeries, WindowStream
+from locus_async.locus.timeseries import TimeSeries, WindowStream
+from locus_async.solarnetwork import Snws2Credentials, SolarNetClient, snws2_authorization
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -1,5 +1,5 @@
 """``python -m locus_async``: the locus-async command line."""
 
-from .cli import main
+from locus_async.cli import main
 
 raise SystemExit(main())

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import pytest_asyncio
 
 from locus_async import LocusClient, set_testing
 from locus_async.simulator import Simulator
@@ -50,7 +49,13 @@ def sim() -> Simulator:
     return Simulator()
 
 
-@pytest_asyncio.fixture
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Tests marked ``anyio`` run under asyncio and under trio (the client claims both)."""
+    return str(request.param)
+
+
+@pytest.fixture
 async def client(sim: Simulator) -> AsyncIterator[LocusClient]:
     async with sim.client(strict=True) as c:
         yield c

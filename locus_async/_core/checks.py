@@ -7,10 +7,13 @@ Owns: numbers (finite, in range, whole where needed) and flags. Must never: do I
 from __future__ import annotations
 
 import math
+from typing import Final
 
-from ..errors import InvalidArgumentType, UsageError
+from locus_async.errors import InvalidArgumentType, UsageError
 
-__all__ = ["check_flag", "check_number", "check_whole"]
+__all__ = ["check_flag", "check_id", "check_number", "check_whole"]
+
+_MAX_ID: Final = 2**63 - 1
 
 
 def check_flag(value: object, name: str) -> bool:
@@ -38,4 +41,13 @@ def check_whole(value: object, name: str, *, minimum: int = 1) -> int:
         raise InvalidArgumentType(f"{name} must be a whole number, not {type(value).__name__}")
     if value < minimum:
         raise UsageError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_id(value: object, name: str) -> int:
+    """A positive integer id (bools are not ids)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 < value <= _MAX_ID:
+        raise UsageError(f"{name} must be a positive integer, got {value}")
     return value

@@ -31,7 +31,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from ..errors import ResponseDecodeError
+from locus_async.errors import ResponseDecodeError
 
 __all__ = [
     "configure_converter",

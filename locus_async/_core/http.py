@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 
-from ..errors import UsageError
+from locus_async.errors import UsageError
 
 __all__ = [
     "MAX_URL_LENGTH",

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from ..errors import (
+from locus_async.errors import (
     CertificateError,
     RateLimited,
     ResponseDecodeError,

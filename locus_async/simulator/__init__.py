@@ -39,13 +39,12 @@ from typing import Any
 
 import anyio
 
-from .._core.checks import check_number, check_whole
-from .._transport import asgi_transport
-from ..client import LocusClient
-from ..errors import InvalidArgumentType
-from ..solarnetwork import Snws2Credentials, SolarNetClient
-from ._asgi import Faults, SimulatorApp
-from ._core import (
+from locus_async._core.checks import check_number, check_whole
+from locus_async._shell.transport import asgi_transport
+from locus_async.errors import InvalidArgumentType
+from locus_async.locus.client import LocusClient
+from locus_async.simulator._asgi import Faults, SimulatorApp
+from locus_async.simulator._core import (
     CLIENT_CREDENTIALS_ACCOUNT,
     DEFAULT_ACCOUNT,
     LIMITS,
@@ -55,10 +54,24 @@ from ._core import (
     SimulatorCore,
     SimulatorStats,
 )
-from ._fleet import ClientSpec, ComponentSpec, Fleet, PartnerSpec, SiteSpec, default_fleet
-from ._server import ServedSimulator, serve_forever
-from ._snstate import SN_DEFAULT_TOKEN, SN_OTHER_TOKEN, SN_READ_TOKEN, SnWorld, default_world
-from ._solarnet import RateRule, SolarNetCore
+from locus_async.simulator._fleet import (
+    ClientSpec,
+    ComponentSpec,
+    Fleet,
+    PartnerSpec,
+    SiteSpec,
+    default_fleet,
+)
+from locus_async.simulator._server import ServedSimulator, serve_forever
+from locus_async.simulator._snstate import (
+    SN_DEFAULT_TOKEN,
+    SN_OTHER_TOKEN,
+    SN_READ_TOKEN,
+    SnWorld,
+    default_world,
+)
+from locus_async.simulator._solarnet import RateRule, SolarNetCore
+from locus_async.solarnetwork import Snws2Credentials, SolarNetClient
 
 __all__ = [
     "CLIENT_CREDENTIALS_ACCOUNT",
@@ -262,7 +275,7 @@ class SolarNetSimulator(_Simulated):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m locus_async.simulator``: serve the default fleet until interrupted."""
-    from .._cli_common import (
+    from locus_async.cli.common import (
         Parser,
         listen_host,
         non_negative_float,

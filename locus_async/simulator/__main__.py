@@ -1,3 +1,3 @@
-from . import main
+from locus_async.simulator import main
 
 raise SystemExit(main())

@@ -24,9 +24,9 @@ from typing import Any, Final, Protocol
 import anyio
 import attrs
 
-from .._core.checks import check_number, check_whole
-from ..errors import InvalidArgumentType, UsageError
-from ._core import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
+from locus_async._core.checks import check_number, check_whole
+from locus_async.errors import InvalidArgumentType, UsageError
+from locus_async.simulator._core import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
 
 __all__ = ["Backend", "Faults", "SimulatorApp"]
 

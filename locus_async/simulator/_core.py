@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import orjson
 
-from .._oauth import ClientCredentialsGrant, PasswordGrant, TokenProvider, TokenStore
-from ._calendar import bucket_starts, format_many, format_ts, parse_local
-from ._fleet import BULK_FIELDS, Fleet, Quantity, default_fleet
-from ._physics import MINUTES_PER_DAY, Physics, epoch_day
+from locus_async.locus.auth import ClientCredentialsGrant, PasswordGrant, TokenProvider, TokenStore
+from locus_async.simulator._calendar import bucket_starts, format_many, format_ts, parse_local
+from locus_async.simulator._fleet import BULK_FIELDS, Fleet, Quantity, default_fleet
+from locus_async.simulator._physics import MINUTES_PER_DAY, Physics, epoch_day
 
 __all__ = [
     "DEFAULT_ACCOUNT",

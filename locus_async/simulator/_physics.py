@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Final
 
-from ._fleet import ComponentSpec, Fleet, SiteSpec
+from locus_async.simulator._fleet import ComponentSpec, Fleet, SiteSpec
 
 __all__ = ["Aggregate", "Physics"]
 

@@ -29,16 +29,8 @@ from zoneinfo import ZoneInfo
 import attrs
 import orjson
 
-from ..solarnetwork._signing import (
-    canonical_request,
-    digest_header,
-    signed_inputs,
-    signing_key,
-    string_to_sign,
-)
-from ..solarnetwork.filters import Filter, matches, parse_filter
-from ._core import SimRequest, SimResponse, SimulatorStats
-from ._snstate import (
+from locus_async.simulator._core import SimRequest, SimResponse, SimulatorStats
+from locus_async.simulator._snstate import (
     SnInstruction,
     SnNode,
     SnToken,
@@ -48,6 +40,14 @@ from ._snstate import (
     outcome,
     state_at,
 )
+from locus_async.solarnetwork._core.signing import (
+    canonical_request,
+    digest_header,
+    signed_inputs,
+    signing_key,
+    string_to_sign,
+)
+from locus_async.solarnetwork.filters import Filter, matches, parse_filter
 
 __all__ = ["API_PREFIX", "RateRule", "SolarNetCore"]
 

@@ -12,9 +12,8 @@ A simulator of the API lives in ``locus_async.simulator.SolarNetSimulator``.
 
 from __future__ import annotations
 
-from ..errors import InstructionTimeout
-from ._signer import KEY_VALID_DAYS, Snws2Credentials, host_header
-from ._signing import (
+from locus_async.errors import InstructionTimeout
+from locus_async.solarnetwork._core.signing import (
     canonical_query,
     canonical_request,
     digest_header,
@@ -23,7 +22,8 @@ from ._signing import (
     snws2_authorization,
     string_to_sign,
 )
-from .client import (
+from locus_async.solarnetwork.auth import KEY_VALID_DAYS, Snws2Credentials, host_header
+from locus_async.solarnetwork.client import (
     API_PREFIX,
     DEFAULT_BASE_URL,
     DEFAULT_LOCATION_METADATA_PREFIX,
@@ -31,8 +31,8 @@ from .client import (
     NodeCertificate,
     SolarNetClient,
 )
-from .filters import matches, parse_filter
-from .models import (
+from locus_async.solarnetwork.filters import matches, parse_filter
+from locus_async.solarnetwork.models import (
     FINAL_STATES,
     DatumAuxiliary,
     Instruction,

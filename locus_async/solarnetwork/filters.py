@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ..errors import InvalidArgumentType, UsageError
+from locus_async.errors import InvalidArgumentType, UsageError
 
 __all__ = ["Comparison", "Filter", "Group", "matches", "parse_filter"]
 

@@ -1,6 +1,6 @@
 """Typed objects of the SolarNetwork SolarUser API (frozen attrs classes).
 
-Same conventions as ``locus_async.models``: snake_case attributes of camelCase wire names,
+Same conventions as ``locus_async.locus.models``: snake_case attributes of camelCase wire names,
 optional fields default to None or empty, unknown fields ignored (strict mode for tests).
 Timestamps such as ``2020-03-01 10:30:49.346827Z`` become aware datetimes. Free-form
 JSON (metadata ``m``/``pm``, datum samples, policies, event data) stays a dict.

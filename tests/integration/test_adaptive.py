@@ -26,7 +26,7 @@ async def _drive(
                 group.start_soon(caller)
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 @pytest.mark.parametrize("allowance", [1, 4, 6])
 async def test_finds_an_unknown_allowance(allowance: int) -> None:
     """From 1 to the true allowance within 100 requests; 429s at most 2% of all requests."""
@@ -41,7 +41,7 @@ async def test_finds_an_unknown_allowance(allowance: int) -> None:
     assert sum(limiter.history[-200:]) / 200 >= 0.9 * allowance  # it stays there
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_never_above_the_ceiling() -> None:
     """With a generous server, the limit stops at the configured ceiling."""
     sim = Simulator(allowance=50, faults=Faults(latency=0.002))

@@ -19,7 +19,7 @@ from locus_async import (
 from locus_async.simulator import DEFAULT_ACCOUNT, Account, Faults, Simulator
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 
 async def test_every_endpoint_returns_typed_objects(client: LocusClient) -> None:

@@ -15,8 +15,14 @@ import httpx
 import pytest
 
 from locus_async._core.converter import make_converter, structure
-from locus_async._core.locus import AlertList, BaseFieldList, ClientList, ComponentList, SiteList
-from locus_async.models import Client, Component, InstallInfo, ModelSettings, Site
+from locus_async.locus._core.endpoints import (
+    AlertList,
+    BaseFieldList,
+    ClientList,
+    ComponentList,
+    SiteList,
+)
+from locus_async.locus.models import Client, Component, InstallInfo, ModelSettings, Site
 from locus_async.simulator import Simulator
 
 pytestmark = pytest.mark.asyncio

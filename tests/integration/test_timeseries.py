@@ -11,10 +11,10 @@ import anyio
 import pytest
 
 from locus_async import DEFAULT_LIMITS, Granularity, LocusClient, TimeSeries, UsageError
-from locus_async._core.windows import minimum_windows, to_instant
+from locus_async.locus._core.windows import minimum_windows, to_instant
 from locus_async.simulator import Faults, Simulator
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 
 def _formula(start: Any, end: Any, tz: str, gran: str) -> int:

@@ -10,7 +10,7 @@ import attrs
 import pyarrow.parquet as pq
 
 from locus_async import LocusClient, RetryPolicy, Timeouts
-from locus_async.backfill import Backfill, BackfillSpec
+from locus_async.locus.backfill import Backfill, BackfillSpec
 from locus_async.simulator import DEFAULT_ACCOUNT, Faults, Simulator
 
 COMPONENTS = (54369, 54370, 54380, 54400, 54410)

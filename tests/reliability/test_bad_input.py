@@ -25,8 +25,8 @@ from locus_async import (
     Timeouts,
     UsageError,
 )
-from locus_async.backfill import BackfillSpec
 from locus_async.cli import main
+from locus_async.locus.backfill import BackfillSpec
 from locus_async.simulator import Faults, Simulator
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC).timestamp()
@@ -903,6 +903,99 @@ CLI_CASES = [
     (["simulate", "--latency", "nan"], "0 or more"),
     (["simulate", "--token-lifetime", "0"], "must be more than 0"),
     (["demo", "--latency", "inf"], "0 or more"),
+    (["backfill", "--fields", "W_avg", "--tz", "UTC", "--gran", "5min"], "required: --out"),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "Mars/Base",
+            "--gran",
+            "hourly",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+        ],
+        "not a known IANA time zone",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "2min",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+        ],
+        "unknown granularity '2min'",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--start",
+            "2024-01-02",
+            "--end",
+            "2024-01-01",
+        ],
+        "must be before end",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "hourly",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+        ],
+        "not a valid short name",
+    ),
+    (
+        [
+            "data",
+            "--component",
+            "1",
+            "--fields",
+            "W_avg",
+            "--tz",
+            "UTC",
+            "--gran",
+            "latest",
+            "--start",
+            "2024-01-01",
+        ],
+        "latest takes no start",
+    ),
+    (["sites", "--partner", "1", "--base-url", "api.locusenergy.com"], "scheme"),
+    (["sites", "--partner", "1", "--base-url", "http://api.locusenergy.com"], "in clear"),
+    (["alerts", "--partner", "1"], "updated_since"),
+    (["nonsense"], "invalid choice"),
 ]
 
 

@@ -22,8 +22,8 @@ from locus_async import (
     RetryPolicy,
     Token,
 )
-from locus_async.backfill import Backfill, BackfillSpec
 from locus_async.cli import main
+from locus_async.locus.backfill import Backfill, BackfillSpec
 from locus_async.simulator import Account, Faults, Simulator
 
 SECRET = "sekr1t-client-9c4b"

@@ -23,7 +23,7 @@ from locus_async import (
 from tests import reference_examples as ex
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 BASE = "https://api.locusenergy.com"
 SECRET = "cl1ent-s3cret"
@@ -155,6 +155,50 @@ async def test_fifty_concurrent_401s_cause_one_refresh(
     assert server.grants == ["password", "refresh_token"]
     assert route.call_count == 100
     assert sorted(set(_bearers(route))) == ["Bearer access-1", "Bearer access-2"]
+
+
+async def test_an_abandoned_refresher_hands_the_grant_to_a_waiter(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """The caller whose grant is on the wire is cancelled: the callers waiting for that
+    token are not stuck (no lock was held across the yield); one of them grants again and
+    all of them succeed, with exactly one more grant."""
+    server = TokenServer(clock)
+    first_grant = anyio.Event()
+    never = anyio.Event()
+
+    async def token(request: httpx.Request) -> httpx.Response:
+        if not first_grant.is_set():
+            first_grant.set()
+            await never.wait()  # the first grant never answers
+        return server(request)
+
+    router.post("/oauth/token").mock(side_effect=token)
+    router.get("/v3/components/54369").mock(return_value=httpx.Response(200, json=ex.GET_COMPONENT))
+    async with _client(_password(), clock, max_concurrency=4) as client:
+        results: list[object] = []
+
+        async def one() -> None:
+            results.append(await client.components.get(54369))
+
+        scopes: list[anyio.CancelScope] = []
+
+        async def refresher() -> None:
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                await one()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(refresher)
+            await first_grant.wait()  # its grant is on the wire
+            for _ in range(5):
+                group.start_soon(one)  # these wait for its token (or for a slot)
+            await anyio.wait_all_tasks_blocked()
+            assert results == []
+            scopes[0].cancel()  # the refresher is abandoned mid-grant
+    assert len(results) == 5
+    assert server.grants == ["password"]  # the abandoned grant never reached the server
+    assert client.stats.token_grants["password"] == 1
 
 
 async def test_refused_refresh_falls_back_to_password_once(

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-import pytest_asyncio
 import respx
 
 from locus_async import (
@@ -23,13 +22,13 @@ from locus_async import (
 )
 from tests import reference_examples as ex
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 BASE = "https://api.locusenergy.com"
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def api() -> AsyncIterator[tuple[LocusClient, respx.MockRouter]]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         async with LocusClient(

@@ -13,7 +13,7 @@ from locus_async import BearerToken, LocalLimiter, LocusClient, Priority
 from locus_async._core.http import Request
 from tests import reference_examples as ex
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 BASE = "https://api.locusenergy.com"
 

@@ -25,7 +25,7 @@ from locus_async._core.http import Request
 from tests import reference_examples as ex
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 BASE = "https://api.locusenergy.com"
 OK = httpx.Response(200, json=ex.GET_COMPONENT)

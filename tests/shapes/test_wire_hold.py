@@ -155,8 +155,3 @@ async def test_a_read_timeout_holds_the_slot_a_connect_failure_does_not() -> Non
     learnt = WireHold(initial=2.0)
     learnt.observe(0.0)
     assert max(clock.slept) == pytest.approx(learnt.estimate())
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

@@ -29,6 +29,7 @@ def _run(
 
 
 def test_whoami_and_nodes(cli_sim: SolarNetSimulator) -> None:
+    """`sn whoami` names the token and host; `sn nodes` lists the account's nodes."""
     assert _run(cli_sim, "sn", "whoami") == (
         0,
         "token demo-sn-token (User) accepted by http://localhost\n",
@@ -45,6 +46,7 @@ def test_whoami_and_nodes(cli_sim: SolarNetSimulator) -> None:
 
 
 def test_metadata_get_set_delete(cli_sim: SolarNetSimulator) -> None:
+    """`sn meta get/set/delete` read, merge (with tags) and remove a node's metadata."""
     code, out, _ = _run(cli_sim, "sn", "meta", "get", "--node", "177")
     assert code == 0
     assert json.loads(out)["m"]["hardware"] == "raspberry-pi"
@@ -83,6 +85,7 @@ def test_metadata_get_set_delete(cli_sim: SolarNetSimulator) -> None:
 
 
 def test_instruction_exec_list_and_cancel(cli_sim: SolarNetSimulator) -> None:
+    """`sn instr exec` waits for Completed (exit 0), `list` shows it, `cancel` declines a queued one."""
     code, out, _ = _run(
         cli_sim,
         "sn",
@@ -131,6 +134,7 @@ def test_instruction_exec_list_and_cancel(cli_sim: SolarNetSimulator) -> None:
 
 
 def test_deferred_add(cli_sim: SolarNetSimulator) -> None:
+    """`sn instr add --at` queues an instruction deferred to that UTC instant."""
     code, out, _ = _run(
         cli_sim, "sn", "instr", "add", "177", "Signal", "--at", "2099-01-01T00:00:00Z", "--json"
     )
@@ -143,6 +147,7 @@ def test_deferred_add(cli_sim: SolarNetSimulator) -> None:
 def test_errors_and_exit_codes(
     cli_sim: SolarNetSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """No credentials exit 2, a wrong secret 3 (never echoed), each with one line."""
     code, _, err = _run(cli_sim, "sn", "whoami", env={})
     assert code == 2
     assert "SN_TOKEN and SN_SECRET" in err
@@ -165,6 +170,7 @@ def test_errors_and_exit_codes(
 def test_debug_logs_never_show_the_secret(
     cli_sim: SolarNetSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """At -vv, neither the wrong nor the right secret appears in the logs or stderr."""
     caplog.set_level("DEBUG")
     wrong = {**SolarNetSimulator.environment("http://localhost"), "SN_SECRET": "leaky-secret-1"}
     code, _, err = _run(cli_sim, "sn", "whoami", "-vv", env=wrong)

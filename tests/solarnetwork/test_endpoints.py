@@ -29,11 +29,13 @@ def _every_request_was_signed(sn_sim: SolarNetSimulator) -> Iterator[None]:
 
 
 async def test_whoami(sn: SolarNetClient) -> None:
+    """whoami returns the token id and its type."""
     who = await sn.whoami()
     assert (who.token, who.token_type) == ("demo-sn-token", "User")
 
 
 async def test_nodes_list_page_and_archived(sn: SolarNetClient) -> None:
+    """Nodes come back typed (names, zones, locations), paged and archived lists included."""
     nodes = await sn.nodes.list()
     assert [n.id for n in nodes] == [177, 178, 179]
     home = nodes[0]
@@ -52,6 +54,7 @@ async def test_nodes_list_page_and_archived(sn: SolarNetClient) -> None:
 
 
 async def test_archive_and_restore(sn: SolarNetClient) -> None:
+    """Archiving hides nodes from the list and restoring brings them back; another's node is 403."""
     await sn.nodes.set_archived([178, 179])
     assert [n.id for n in await sn.nodes.list()] == [177]
     assert [n.id for n in await sn.nodes.archived()] == [178, 179, 180]
@@ -64,6 +67,7 @@ async def test_archive_and_restore(sn: SolarNetClient) -> None:
 async def test_create_and_download_certificate(
     sn: SolarNetClient, sn_sim: SolarNetSimulator
 ) -> None:
+    """A created node certificate carries the node, its location and the certificate."""
     info = await sn.nodes.create_certificate(
         time_zone="Pacific/Auckland", country="nz", keystore_password="keystore-pass-1"
     )
@@ -89,6 +93,7 @@ async def test_create_and_download_certificate(
 
 
 async def test_associate_uses_no_token(sn_sim: SolarNetSimulator) -> None:
+    """associate works without credentials and returns the association."""
     async with SolarNetClient(
         credentials=None, base_url="http://localhost", transport=sn_sim.transport(), strict=True
     ) as anonymous:
@@ -113,6 +118,7 @@ async def test_associate_uses_no_token(sn_sim: SolarNetSimulator) -> None:
 
 
 async def test_node_metadata_get_add_store_delete(sn: SolarNetClient) -> None:
+    """Node metadata: add merges, store replaces, delete removes, get reads each state."""
     meta = await sn.node_metadata.get(177)
     assert meta is not None
     assert meta.m == {"hardware": "raspberry-pi", "os": "debian", "os-version": 12}
@@ -140,6 +146,7 @@ async def test_node_metadata_get_add_store_delete(sn: SolarNetClient) -> None:
 
 
 async def test_node_metadata_list_and_filters(sn: SolarNetClient) -> None:
+    """Metadata lists filter by LDAP-style metadata filters and sort by node."""
     all_meta = await sn.node_metadata.list()
     assert [m.node_id for m in all_meta] == [177, 178]
     debian = await sn.node_metadata.list(metadata_filter="(&(/m/os=debian)(/m/os-version>=12))")
@@ -153,6 +160,7 @@ async def test_node_metadata_list_and_filters(sn: SolarNetClient) -> None:
 
 
 async def test_user_metadata(sn: SolarNetClient) -> None:
+    """User metadata reads, merges on add, is replaced on store and removed on delete."""
     meta = await sn.user_metadata.get()
     assert meta is not None
     assert meta.user_id == 147
@@ -170,6 +178,7 @@ async def test_user_metadata(sn: SolarNetClient) -> None:
 
 
 async def test_datum_and_location_metadata(sn: SolarNetClient, sn_sim: SolarNetSimulator) -> None:
+    """Datum and location source metadata merge, replace and delete per source."""
     world = sn_sim.world
     await sn.datum_metadata.add(177, "/power/1", {"m": {"unit": "W"}})
     await sn.datum_metadata.add(177, "/power/1", {"m": {"phase": "A"}})
@@ -189,6 +198,7 @@ async def test_datum_and_location_metadata(sn: SolarNetClient, sn_sim: SolarNetS
 
 
 async def test_location_metadata_prefix_is_a_setting(sn_clock) -> None:  # type: ignore[no-untyped-def]
+    """The location metadata prefix is a client setting matching the server's mapping."""
     sim = SolarNetSimulator(clock=sn_clock.time, location_metadata_prefix="/location/meta")
     async with sim.client() as documented:
         with pytest.raises(NotFound):
@@ -211,6 +221,7 @@ REC = DatumAuxiliary(
 
 
 async def test_datum_auxiliary_store_get_list_move_delete(sn: SolarNetClient) -> None:
+    """Datum auxiliary records round-trip through store, get, list, move and delete."""
     await sn.datum_auxiliary.store(REC)
     got = await sn.datum_auxiliary.get(
         type="Reset", node_id=177, created=REC.created, source_id="/power/1"
@@ -268,6 +279,7 @@ async def test_datum_auxiliary_store_get_list_move_delete(sn: SolarNetClient) ->
 async def test_stale_aggregates_mark_and_list(
     sn: SolarNetClient, sn_sim: SolarNetSimulator
 ) -> None:
+    """Marking a range stale lists one stale aggregate per hour, filtered by kind."""
     await sn.stale_aggregates.mark(
         177,
         "/power/1",
@@ -307,6 +319,7 @@ async def test_stale_aggregates_mark_and_list(
 
 
 async def test_stream_metadata(sn: SolarNetClient, sn_sim: SolarNetSimulator) -> None:
+    """Stream metadata reads by stream id and updates by patch."""
     stream_id = sn_sim.world.stream_id(177, "/power/1")
     meta = await sn.streams.get(stream_id)
     assert (meta.object_id, meta.source_id, meta.kind, meta.zone) == (
@@ -335,6 +348,7 @@ async def test_stream_metadata(sn: SolarNetClient, sn_sim: SolarNetSimulator) ->
 
 
 async def test_security_tokens(sn: SolarNetClient, sn_sim: SolarNetSimulator) -> None:
+    """Tokens list, generate (secret returned once), change status, take policies and delete."""
     tokens = await sn.tokens.list()
     assert [(t.id, t.type) for t in tokens] == [
         ("demo-sn-reader", "ReadNodeData"),
@@ -369,6 +383,7 @@ async def test_security_tokens(sn: SolarNetClient, sn_sim: SolarNetSimulator) ->
 
 
 async def test_user_events(sn: SolarNetClient) -> None:
+    """User events list typed, and search filters select by nested fields."""
     events = await sn.events.list()
     assert len(events) == 3
     assert events[1].data is not None
@@ -384,6 +399,7 @@ async def test_user_events(sn: SolarNetClient) -> None:
 
 
 async def test_read_node_data_tokens_are_refused_beyond_whoami(sn_sim: SolarNetSimulator) -> None:
+    """A ReadNodeData token may call whoami but gets 403 on user endpoints."""
     from locus_async.simulator import SN_READ_TOKEN
 
     async with sn_sim.client(SN_READ_TOKEN) as reader:
@@ -393,6 +409,7 @@ async def test_read_node_data_tokens_are_refused_beyond_whoami(sn_sim: SolarNetS
 
 
 async def test_other_users_nodes_are_denied(sn: SolarNetClient, sn_sim: SolarNetSimulator) -> None:
+    """Another user's nodes are 403 for instructions and metadata alike."""
     from locus_async.simulator import SN_OTHER_TOKEN
 
     with pytest.raises(PermissionDenied):
@@ -404,6 +421,7 @@ async def test_other_users_nodes_are_denied(sn: SolarNetClient, sn_sim: SolarNet
 
 
 async def test_validation_errors_come_back_as_validation_failed(sn: SolarNetClient) -> None:
+    """A missing required parameter comes back as ValidationFailed with its VAL code."""
     with pytest.raises(ValidationFailed, match="A node ID is required: nodeId: ") as caught:
-        await sn._call("GET", "/datum/auxiliary", lambda r: r)
+        await sn._requester.call("GET", "/datum/auxiliary", lambda r: r)
     assert caught.value.code == "VAL.00003"

@@ -21,7 +21,7 @@ from locus_async.errors import (
     ValidationFailed,
 )
 from locus_async.solarnetwork import Instruction, Metadata, NodeAssociation, SolarNode
-from locus_async.solarnetwork._envelope import (
+from locus_async.solarnetwork._core.envelope import (
     bool_decoder,
     decipher_solarnetwork,
     first_decoder,
@@ -41,6 +41,7 @@ def _response(status: int, body: Any, **headers: str) -> Response:
 
 
 def test_success_passes() -> None:
+    """A 2xx envelope (or a binary body) is not an error."""
     decipher_solarnetwork(_response(200, {"success": True}), 0.0)
     decipher_solarnetwork(_response(200, b"\x30\x82binary"), 0.0)
 
@@ -127,6 +128,7 @@ def test_error_mapping(
 
 
 def test_a_2xx_body_is_left_to_the_decoder() -> None:
+    """success:false inside a 200 is raised by the decoder, mapped like an error status."""
     failed = _response(200, {"success": False, "code": "DAO.00102", "message": "gone"})
     decipher_solarnetwork(failed, 0.0)  # nothing parsed here
     with pytest.raises(NotFound, match="gone"):
@@ -134,6 +136,7 @@ def test_a_2xx_body_is_left_to_the_decoder() -> None:
 
 
 def test_validation_errors_are_listed() -> None:
+    """Validation errors are listed field by field in the message, plain ones too."""
     body = {
         "success": False,
         "message": "Validation error",
@@ -145,6 +148,7 @@ def test_validation_errors_are_listed() -> None:
 
 
 def test_rate_limit_retry_after_is_epoch_milliseconds() -> None:
+    """X-SN-Rate-Limit-Retry-After is an epoch-millisecond instant, turned into seconds."""
     response = _response(
         429, {"success": False, "code": "WEB.10000"}, x_sn_rate_limit_retry_after="1700000002500"
     )
@@ -158,6 +162,7 @@ def test_rate_limit_retry_after_is_epoch_milliseconds() -> None:
 
 
 def test_secrets_are_redacted_from_messages() -> None:
+    """A secret quoted in a server message is redacted from the error."""
     body = {"success": False, "message": "token secret-value-123 refused"}
     with pytest.raises(AuthenticationError) as caught:
         decipher_solarnetwork(_response(401, body), 0.0, ["secret-value-123"])
@@ -168,6 +173,7 @@ NODE = {"id": 1, "created": "2015-02-26 21:00:00.000Z"}
 
 
 def test_page_decoder() -> None:
+    """A paged envelope decodes to offset, counts, total and typed results."""
     decode = page_decoder(CONVERTER, SolarNode)
     page = decode(
         _response(
@@ -220,6 +226,7 @@ INSTRUCTION = {
 
 
 def test_list_decoder_shapes() -> None:
+    """Lists decode from no data, one object, a list or a page alike."""
     decode = list_decoder(CONVERTER, Instruction)
     assert decode(_response(200, {"success": True})) == []
     assert [i.id for i in decode(_response(200, {"success": True, "data": [INSTRUCTION]}))] == [7]
@@ -238,6 +245,7 @@ def test_list_decoder_shapes() -> None:
 
 
 def test_first_decoder_shapes() -> None:
+    """A single document decodes from an object, a list of one or a page of one."""
     decode = first_decoder(CONVERTER, Metadata)
     doc = {"nodeId": 1, "m": {"a": 1}}
     paged = {"startingOffset": 0, "returnedResultCount": 1, "totalResults": 1, "results": [doc]}
@@ -255,6 +263,7 @@ def test_first_decoder_shapes() -> None:
 
 
 def test_object_bool_success_and_bare() -> None:
+    """Object, boolean, success-only and bare bodies decode, and wrong shapes are refused."""
     with pytest.raises(ResponseDecodeError, match="no data"):
         object_decoder(CONVERTER, Instruction)(_response(200, {"success": True}))
     assert bool_decoder(_response(200, {"success": True, "data": False})) is False

@@ -26,6 +26,7 @@ EVENT: dict[str, Any] = {
 
 
 def test_parse_tree() -> None:
+    """A nested filter parses into the expected tree of groups and comparisons."""
     tree = parse_filter("(&(/m/foo=bar)(|(t=a)(!(t=b))))")
     assert tree == Group(
         "&",
@@ -51,6 +52,7 @@ def test_parse_tree() -> None:
     ],
 )
 def test_operators(text: str, op: str, value: str) -> None:
+    """Every comparison operator parses into its Comparison."""
     assert parse_filter(text) == Comparison("a", op, value)
 
 
@@ -70,11 +72,13 @@ def test_operators(text: str, op: str, value: str) -> None:
     ],
 )
 def test_malformed_filters_say_where(text: str, where: str) -> None:
+    """A malformed filter is a UsageError naming where it went wrong."""
     with pytest.raises(UsageError, match="filter .*" + re.escape(where)):
         parse_filter(text)
 
 
 def test_too_deep_and_too_long_and_not_text() -> None:
+    """Filters nested too deep, too long, or not text are refused before sending."""
     deep = "(&" * 40 + "(a=b)" + ")" * 40
     with pytest.raises(UsageError, match="nested deeper than 32"):
         parse_filter(deep)
@@ -119,6 +123,7 @@ def test_too_deep_and_too_long_and_not_text() -> None:
     ],
 )
 def test_metadata_matching(text: str, expected: bool) -> None:
+    """Filters match metadata documents as the server matches them."""
     assert matches(parse_filter(text), META) is expected
 
 
@@ -136,9 +141,11 @@ def test_metadata_matching(text: str, expected: bool) -> None:
     ],
 )
 def test_search_filter_examples_of_the_reference(text: str, expected: bool) -> None:
+    """The reference's event search filters match its example event."""
     assert matches(parse_filter(text), EVENT, dotted=True) is expected
 
 
 def test_booleans_compare_as_text() -> None:
+    """Booleans compare as the text 'true'/'false', not as numbers."""
     assert matches(parse_filter("(ok=true)"), {"ok": True}, dotted=True)
     assert not matches(parse_filter("(ok=1)"), {"ok": True}, dotted=True)

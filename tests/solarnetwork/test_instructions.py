@@ -23,6 +23,7 @@ pytestmark = pytest.mark.asyncio
 async def test_states_advance_with_the_node(
     sn: SolarNetClient, sn_clock: FakeClock, sn_sim: SolarNetSimulator
 ) -> None:
+    """An instruction moves Queued, Received, Executing, Completed as the node works."""
     (queued,) = await sn.instructions.add(177, "SetControlParameter", {"/switch/1": "1"})
     assert queued.state == "Queued"
     assert queued.params == {"/switch/1": "1"}
@@ -37,12 +38,14 @@ async def test_states_advance_with_the_node(
 
 
 async def test_unknown_control_is_declined_with_result_parameters(sn: SolarNetClient) -> None:
+    """An unknown control is Declined with the node's result code and message."""
     done = await sn.instructions.queue_and_wait(177, "SetControlParameter", {"/nope": "1"})
     assert done.state == "Declined"
     assert done.result_parameters == {"code": "5000", "message": "Control '/nope' not available."}
 
 
 async def test_exec_waits_server_side(sn: SolarNetClient, sn_clock: FakeClock) -> None:
+    """exec holds the answer server-side until the instruction completes (resultMaxWait)."""
     start = sn_clock.now
     (done,) = await sn.instructions.exec(
         177, "SetControlParameter", {"/switch/2": "1"}, result_max_wait=10
@@ -56,6 +59,7 @@ async def test_exec_waits_server_side(sn: SolarNetClient, sn_clock: FakeClock) -
 
 
 async def test_exec_for_several_nodes_uses_the_form(sn: SolarNetClient) -> None:
+    """exec for several nodes uses the form body; the JSON form takes one node only."""
     results = await sn.instructions.exec([177, 178], "Signal", {"name": "beep"}, result_max_wait=5)
     assert [(i.node_id, i.state) for i in results] == [(177, "Completed"), (178, "Completed")]
     with pytest.raises(UsageError, match="JSON form takes one node"):
@@ -65,6 +69,7 @@ async def test_exec_for_several_nodes_uses_the_form(sn: SolarNetClient) -> None:
 
 
 async def test_form_and_json_queue_the_same_instruction(sn: SolarNetClient) -> None:
+    """The JSON and form encodings queue the same instruction, repeated keys in order."""
     params = [("key", "a"), ("type", "me"), ("key", "b")]
     (as_json,) = await sn.instructions.add(177, "UpdateSetting", params)
     (as_form,) = await sn.instructions.add(177, "UpdateSetting", params, encoding="form")
@@ -75,6 +80,7 @@ async def test_form_and_json_queue_the_same_instruction(sn: SolarNetClient) -> N
 async def test_queue_and_wait_backs_off_and_honours_the_deadline(
     sn: SolarNetClient, sn_clock: FakeClock, sn_sim: SolarNetSimulator
 ) -> None:
+    """queue_and_wait polls with backoff and raises InstructionTimeout at its deadline."""
     sn_sim.reset_stats()
     start = sn_clock.now
     with pytest.raises(InstructionTimeout) as caught:
@@ -89,6 +95,7 @@ async def test_queue_and_wait_backs_off_and_honours_the_deadline(
 
 
 async def test_wait_returns_as_soon_as_it_is_final(sn: SolarNetClient, sn_clock: FakeClock) -> None:
+    """queue_and_wait returns at the first poll that sees a final state."""
     start = sn_clock.now
     done = await sn.instructions.queue_and_wait(
         178, "SetControlParameter", {"/power/limit": "50"}, poll_interval=0.5
@@ -98,6 +105,7 @@ async def test_wait_returns_as_soon_as_it_is_final(sn: SolarNetClient, sn_clock:
 
 
 async def test_cancel_a_queued_instruction(sn: SolarNetClient) -> None:
+    """Cancelling a queued instruction declines it and leaves nothing active."""
     (queued,) = await sn.instructions.add(179, "Signal")
     cancelled = await sn.instructions.cancel(queued.id)
     assert cancelled.state == "Declined"
@@ -107,6 +115,7 @@ async def test_cancel_a_queued_instruction(sn: SolarNetClient) -> None:
 async def test_cancel_a_deferred_instruction_the_node_holds(
     sn: SolarNetClient, sn_clock: FakeClock, sn_sim: SolarNetSimulator
 ) -> None:
+    """A deferred instruction the node already holds is cancelled through the node."""
     when = datetime.fromtimestamp(sn_clock.now + 3600, UTC)
     (deferred,) = await sn.instructions.add(
         177, "SetControlParameter", {"/switch/1": "1"}, execution_date=when
@@ -130,6 +139,7 @@ async def test_cancel_a_deferred_instruction_the_node_holds(
 async def test_deferred_instruction_runs_at_its_date(
     sn: SolarNetClient, sn_clock: FakeClock, sn_sim: SolarNetSimulator
 ) -> None:
+    """A deferred instruction stays queued until its execution date, then runs."""
     when = datetime.fromtimestamp(sn_clock.now + 600, UTC)
     (deferred,) = await sn.instructions.add(
         178, "SetControlParameter", {"/power/limit": "7"}, execution_date=when, encoding="form"
@@ -144,6 +154,7 @@ async def test_deferred_instruction_runs_at_its_date(
 
 
 async def test_cancel_a_finished_instruction_changes_nothing(sn: SolarNetClient) -> None:
+    """Cancelling a finished instruction leaves its final state as it was."""
     done = await sn.instructions.queue_and_wait(177, "Signal")
     assert (await sn.instructions.cancel(done.id)).state == "Completed"
 
@@ -151,6 +162,7 @@ async def test_cancel_a_finished_instruction_changes_nothing(sn: SolarNetClient)
 async def test_list_view_active_pending_and_update_state(
     sn: SolarNetClient, sn_clock: FakeClock
 ) -> None:
+    """Instructions list, view, filter active and pending, and change state."""
     (a,) = await sn.instructions.add(177, "Signal")
     (b,) = await sn.instructions.add(179, "Signal")
     sn_clock.advance(1.5)
@@ -170,6 +182,7 @@ async def test_list_view_active_pending_and_update_state(
 
 
 async def test_instruction_errors(sn: SolarNetClient, sn_sim: SolarNetSimulator) -> None:
+    """Another user's node is 403 and an unknown instruction 404."""
     with pytest.raises(PermissionDenied):
         await sn.instructions.add(300, "Signal")
     (other,) = await sn_sim.client(("other-sn-token", "other-sn-secret")).instructions.add(
@@ -178,12 +191,15 @@ async def test_instruction_errors(sn: SolarNetClient, sn_sim: SolarNetSimulator)
     with pytest.raises(PermissionDenied):
         await sn.instructions.get(other.id)
     with pytest.raises(ValidationFailed, match="topic"):
-        await sn._call("POST", "/instr/add", lambda r: r, json=orjson.dumps({"nodeId": 177}))
+        await sn._requester.call(
+            "POST", "/instr/add", lambda r: r, json=orjson.dumps({"nodeId": 177})
+        )
     with pytest.raises(UsageError, match="topic"):
         await sn.instructions.add(177, "no spaces please")
 
 
 async def test_unsupported_topic_is_declined(sn: SolarNetClient) -> None:
+    """An unsupported topic is Declined with the node's 501 result."""
     done = await sn.instructions.queue_and_wait(177, "Reboot")
     assert done.state == "Declined"
     assert done.result_parameters == {"code": "501", "message": "Topic Reboot is not supported."}

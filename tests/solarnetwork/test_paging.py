@@ -19,6 +19,7 @@ def _requests(sim: SolarNetSimulator, suffix: str) -> int:
 
 
 async def test_nodes_page_to_the_end(sn_clock: FakeClock) -> None:
+    """Paging walks every node in order with the fewest requests."""
     sim = SolarNetSimulator(clock=sn_clock.time, extra_nodes=250)
     async with sim.client(strict=True) as client:
         ids = [n.id async for n in client.nodes.iter(page_size=100)]
@@ -27,6 +28,7 @@ async def test_nodes_page_to_the_end(sn_clock: FakeClock) -> None:
 
 
 async def test_a_server_cap_below_the_page_size_loses_nothing(sn_clock: FakeClock) -> None:
+    """A server capping pages below the page size loses no node."""
     sim = SolarNetSimulator(clock=sn_clock.time, extra_nodes=250, page_cap=40)
     async with sim.client() as client:
         ids = [n.id for n in await client.nodes.list(page_size=100)]
@@ -35,6 +37,7 @@ async def test_a_server_cap_below_the_page_size_loses_nothing(sn_clock: FakeCloc
 
 
 async def test_exact_multiple_of_the_page_size(sn_clock: FakeClock) -> None:
+    """An exact multiple of the page size ends on the total, without an empty page."""
     sim = SolarNetSimulator(clock=sn_clock.time, extra_nodes=97)  # 100 nodes
     async with sim.client() as client:
         ids = [n.id for n in await client.nodes.list(page_size=50)]
@@ -43,6 +46,7 @@ async def test_exact_multiple_of_the_page_size(sn_clock: FakeClock) -> None:
 
 
 async def test_nodes_with_metadata_asks_once_per_page(sn_clock: FakeClock) -> None:
+    """nodes_with_metadata asks for metadata once per page of nodes."""
     sim = SolarNetSimulator(clock=sn_clock.time, extra_nodes=150)
     sim.world.node_meta[1100] = {"created": 0.0, "updated": 0.0, "m": {"row": 7}}
     async with sim.client(strict=True) as client:
@@ -59,6 +63,7 @@ async def test_nodes_with_metadata_asks_once_per_page(sn_clock: FakeClock) -> No
 
 
 async def test_flat_event_lists_page_by_offset(sn_clock: FakeClock) -> None:
+    """Event lists page by offset to the end, each event once."""
     sim = SolarNetSimulator(clock=sn_clock.time, events=247)
     async with sim.client(strict=True) as client:
         events = [e async for e in client.events.iter(page_size=100)]
@@ -68,6 +73,7 @@ async def test_flat_event_lists_page_by_offset(sn_clock: FakeClock) -> None:
 
 
 async def test_flat_event_lists_under_a_server_cap(sn_clock: FakeClock) -> None:
+    """Event lists under a server cap lose nothing and cost ceil(total / cap) pages."""
     sim = SolarNetSimulator(clock=sn_clock.time, events=247, page_cap=60)
     async with sim.client() as client:
         events = await client.events.list(page_size=100)
@@ -76,6 +82,7 @@ async def test_flat_event_lists_under_a_server_cap(sn_clock: FakeClock) -> None:
 
 
 async def test_a_few_events_cost_one_confirming_request(sn_clock: FakeClock) -> None:
+    """A short event list costs one page and one request that confirms the end."""
     sim = SolarNetSimulator(clock=sn_clock.time)
     async with sim.client() as client:
         assert len(await client.events.list(page_size=100)) == 3
@@ -83,6 +90,7 @@ async def test_a_few_events_cost_one_confirming_request(sn_clock: FakeClock) -> 
 
 
 async def test_a_server_that_ignores_the_offset_is_caught(sn_clock: FakeClock) -> None:
+    """A server that ignores the offset is caught instead of repeating items."""
     sim = SolarNetSimulator(clock=sn_clock.time, extra_nodes=20)
     original = sim.core._page
 

@@ -8,12 +8,14 @@ from locus_async import simulator
 
 
 def test_every_public_name_exists() -> None:
+    """Every name in solarnetwork.__all__ exists, once."""
     for name in sn.__all__:
         assert getattr(sn, name) is not None, name
     assert len(sn.__all__) == len(set(sn.__all__))
 
 
 def test_the_package_root_re_exports_the_client_and_credentials() -> None:
+    """The package root re-exports the client, credentials, signer and errors."""
     for name in ("SolarNetClient", "Snws2Credentials", "snws2_authorization", "InstructionTimeout"):
         assert name in locus_async.__all__
         assert getattr(locus_async, name) is getattr(sn, name)
@@ -24,12 +26,14 @@ def test_the_package_root_re_exports_the_client_and_credentials() -> None:
 
 
 def test_the_simulator_package_exports_the_solarnetwork_simulator() -> None:
+    """The simulator package exports the SolarNetwork simulator and its world."""
     for name in ("SolarNetSimulator", "RateRule", "SnWorld", "SN_DEFAULT_TOKEN", "default_world"):
         assert name in simulator.__all__
         assert hasattr(simulator, name)
 
 
 def test_unknown_keyword_arguments_name_the_client() -> None:
+    """An unknown keyword is a TypeError naming SolarNetClient and the keyword."""
     import pytest
 
     with pytest.raises(
@@ -43,6 +47,7 @@ def test_unknown_keyword_arguments_name_the_client() -> None:
 
 
 def test_the_runnable_example(capsys) -> None:  # type: ignore[no-untyped-def]
+    """The SolarNetwork quickstart example runs to the end against the simulator."""
     import runpy
     from pathlib import Path
 

@@ -32,6 +32,7 @@ def real_waits() -> None:
 
 @pytest.mark.usefixtures("real_waits")
 async def test_pauses_until_the_instant_the_server_names() -> None:
+    """After a 429 the client waits exactly until the instant the server names."""
     clock = RecordingClock(1_709_251_200.0)
     sim = SolarNetSimulator(clock=clock.time, rate=RateRule(burst=2, per_second=1))
     async with sim.client(clock=clock.monotonic, sleep=clock.sleep) as client:
@@ -49,6 +50,7 @@ async def test_pauses_until_the_instant_the_server_names() -> None:
 
 @pytest.mark.usefixtures("real_waits")
 async def test_concurrent_callers_share_one_pause() -> None:
+    """Concurrent callers meeting 429s share one pause of the credential."""
     clock = RecordingClock(1_709_251_200.0)
     sim = SolarNetSimulator(clock=clock.time, rate=RateRule(burst=2, per_second=2))
     async with sim.client(clock=clock.monotonic, sleep=clock.sleep, max_concurrency=4) as client:
@@ -66,6 +68,7 @@ async def test_concurrent_callers_share_one_pause() -> None:
 
 
 async def test_rate_limited_after_the_attempts_run_out(sn_clock: FakeClock) -> None:
+    """RateLimited is raised once the 429 attempts run out, with retry_after."""
     sim = SolarNetSimulator(clock=sn_clock.time, rate=RateRule(burst=1, per_second=0.001))
     async with sim.client() as client:
         await client.whoami()

@@ -29,6 +29,7 @@ async def _snapshot(sim: SolarNetSimulator) -> list[object]:
 
 @pytest.mark.asyncio
 async def test_reads_under_faults_equal_reads_without(sn_clock: FakeClock) -> None:
+    """Reads through seeded faults equal the same reads without faults."""
     calm = SolarNetSimulator(clock=sn_clock.time, extra_nodes=30, events=12)
     faults = Faults(seed=1, server_errors=0.2, html_errors=0.2, drops=0.15, rate_limits=0.15)
     stormy = SolarNetSimulator(clock=sn_clock.time, extra_nodes=30, events=12, faults=faults)
@@ -43,6 +44,7 @@ async def test_reads_under_faults_equal_reads_without(sn_clock: FakeClock) -> No
 
 @pytest.mark.asyncio
 async def test_instructions_are_never_queued_twice(sn_clock: FakeClock) -> None:
+    """Under faults an instruction is queued at most once, never twice."""
     faults = Faults(seed=5, server_errors=0.25, drops=0.25, rate_limits=0.2)
     sim = SolarNetSimulator(clock=sn_clock.time, faults=faults)
     queued, refused, lost = 0, 0, 0
@@ -66,6 +68,7 @@ async def test_instructions_are_never_queued_twice(sn_clock: FakeClock) -> None:
 async def test_no_secret_in_logs_or_errors(
     sn_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Under faults, no secret appears in DEBUG logs or in errors."""
     caplog.set_level(logging.DEBUG)
     faults = Faults(seed=3, server_errors=0.3, drops=0.2)
     sim = SolarNetSimulator(clock=sn_clock.time, faults=faults)
@@ -92,6 +95,7 @@ async def test_no_secret_in_logs_or_errors(
 
 
 def test_simulate_describes_the_solarnetwork_simulator() -> None:
+    """simulate --solarnetwork builds the SolarNetwork simulator and describes it."""
     args = argparse.Namespace(
         host="127.0.0.1", port=9, latency=0.0, allowance=1, token_lifetime=3600.0, solarnetwork=True
     )

@@ -66,6 +66,7 @@ def _query(request: httpx.Request) -> list[tuple[str, str]]:
 
 
 async def test_get_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
+    """A GET carries the signed headers and query exactly as SolarNetwork expects."""
     client, router = api
     route = router.get(PREFIX + "/nodes").mock(
         return_value=httpx.Response(
@@ -93,6 +94,7 @@ async def test_get_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
 
 
 async def test_json_post_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
+    """A JSON post sends the exact body with its Digest, signed."""
     client, router = api
     route = router.post(PREFIX + "/nodes/meta/177").mock(return_value=httpx.Response(200, json=OK))
     await client.node_metadata.add(177, {"m": {"a": 1}, "t": ["x"]})
@@ -103,6 +105,7 @@ async def test_json_post_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> 
 
 
 async def test_form_post_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
+    """A form post sends repeated fields in order, signed as parameters."""
     client, router = api
     route = router.post(PREFIX + "/instr/updateState").mock(
         return_value=httpx.Response(200, json=OK)
@@ -118,6 +121,7 @@ async def test_form_post_shape(api: tuple[SolarNetClient, respx.MockRouter]) -> 
 async def test_form_fields_with_spaces_and_unicode(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Form fields with spaces and non-ASCII are encoded with %20 and UTF-8."""
     client, router = api
     route = router.post(PREFIX + "/user/auth-tokens/info").mock(
         return_value=httpx.Response(200, json=OK)
@@ -129,6 +133,7 @@ async def test_form_fields_with_spaces_and_unicode(
 
 
 async def test_instruction_json_and_exec_wait(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
+    """An exec sends the JSON instruction and resultMaxWait, and waits that long."""
     client, router = api
     instruction = {"id": 1, "topic": "SetControlParameter", "state": "Completed", "nodeId": 123}
     route = router.post(PREFIX + "/instr/exec").mock(
@@ -156,6 +161,7 @@ async def test_instruction_json_and_exec_wait(api: tuple[SolarNetClient, respx.M
 async def test_instruction_form_for_several_nodes(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """An instruction for several nodes goes as one form with nodeIds."""
     client, router = api
     route = router.post(PREFIX + "/instr/add").mock(
         return_value=httpx.Response(
@@ -182,6 +188,7 @@ async def test_instruction_form_for_several_nodes(
 async def test_sources_with_slashes_and_commas_travel_as_parameters(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Source ids with slashes and commas travel as repeated query parameters."""
     client, router = api
     page = {
         "success": True,
@@ -214,6 +221,7 @@ async def test_sources_with_slashes_and_commas_travel_as_parameters(
 async def test_datum_auxiliary_view_by_parameters(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Datum auxiliary view and delete use the query-parameter forms."""
     client, router = api
     get_route = router.get(PREFIX + "/datum/auxiliary").mock(
         return_value=httpx.Response(
@@ -247,6 +255,7 @@ async def test_datum_auxiliary_view_by_parameters(
 async def test_datum_metadata_source_is_a_query_parameter(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """The datum metadata source id is a query parameter, not a path segment."""
     client, router = api
     route = router.put(PREFIX + "/datum/meta/177").mock(return_value=httpx.Response(200, json=OK))
     await client.datum_metadata.store(177, "/power/1", {"m": {"a": 1}})
@@ -257,6 +266,7 @@ async def test_datum_metadata_source_is_a_query_parameter(
 async def test_stream_patch_token_delete_and_policy(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Stream patch, token delete and policy calls have the documented shapes."""
     client, router = api
     ids = {"streamId": "5add151c", "kind": "n", "objectId": 124, "sourceId": "/x"}
     patch = router.patch(PREFIX + "/datum/stream/meta/node/5add151c").mock(
@@ -283,6 +293,7 @@ async def test_stream_patch_token_delete_and_policy(
 async def test_associate_is_unsigned_and_outside_the_api_prefix(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """associate is unsigned and posted outside the API prefix."""
     client, router = api
     route = router.post("/solaruser/associate.json").mock(
         return_value=httpx.Response(200, json={"networkId": 9})
@@ -297,6 +308,7 @@ async def test_associate_is_unsigned_and_outside_the_api_prefix(
 
 
 async def test_certificate_download(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
+    """A certificate download returns its bytes and the file name."""
     client, router = api
     route = router.get(PREFIX + "/nodes/cert/177").mock(
         return_value=httpx.Response(
@@ -316,6 +328,7 @@ async def test_certificate_download(api: tuple[SolarNetClient, respx.MockRouter]
 async def test_queueing_is_not_retried_after_a_server_error(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Queueing an instruction is not retried after a 5xx: it may have been queued."""
     client, router = api
     route = router.post(PREFIX + "/instr/add").mock(
         return_value=httpx.Response(503, json={"success": False, "message": "busy"})
@@ -338,6 +351,7 @@ async def test_queueing_is_not_retried_after_a_server_error(
 async def test_queueing_is_retried_when_the_connection_never_opened(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """Queueing is retried when the connection never opened."""
     client, router = api
     instruction = {"id": 1, "topic": "Signal", "state": "Queued"}
     route = router.post(PREFIX + "/instr/add").mock(
@@ -375,6 +389,7 @@ async def test_queueing_is_retried_when_the_connection_never_opened(
     ],
 )
 async def test_base_urls_and_proxies(base_url: str, host: str, path: str) -> None:
+    """Base URLs with or without the API prefix, and behind a proxy path, all work."""
     with respx.mock(assert_all_called=False) as router:
         route = router.get(url__regex=r".*/whoami").mock(
             return_value=httpx.Response(
@@ -392,6 +407,7 @@ async def test_base_urls_and_proxies(base_url: str, host: str, path: str) -> Non
 async def test_success_false_on_200_is_an_error(
     api: tuple[SolarNetClient, respx.MockRouter],
 ) -> None:
+    """success:false in a 200 raises the mapped error."""
     client, router = api
     router.get(PREFIX + "/nodes/meta/177").mock(
         return_value=httpx.Response(

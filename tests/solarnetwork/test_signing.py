@@ -27,8 +27,8 @@ from locus_async.solarnetwork import (
     snws2_authorization,
     string_to_sign,
 )
-from locus_async.solarnetwork._signer import Snws2Signer
-from locus_async.solarnetwork._signing import EMPTY_BODY_SHA256, signed_inputs
+from locus_async.solarnetwork._core.signing import EMPTY_BODY_SHA256, signed_inputs
+from locus_async.solarnetwork.auth import Snws2Signer
 
 D = datetime(2017, 4, 25, 14, 30, tzinfo=UTC)
 DS = "Tue, 25 Apr 2017 14:30:00 GMT"
@@ -62,6 +62,7 @@ def _sign(
 
 
 def test_the_issue_contract_example() -> None:
+    """The example of the signing contract produces the documented header."""
     result = snws2_authorization(
         method="GET",
         path="/api/query",
@@ -210,6 +211,7 @@ VECTORS = [
     ("name", "request_", "signed", "signature"), VECTORS, ids=[v[0] for v in VECTORS]
 )
 def test_published_vectors(name: str, request_: dict, signed: str, signature: str) -> None:
+    """Every vector SolarNetwork's own suites publish signs identically."""
     assert _sign(**request_) == (
         f"SNWS2 Credential=test-token-id,SignedHeaders={signed},Signature={signature}"
     )
@@ -236,6 +238,7 @@ def test_simple_post_vector_from_its_body_hash() -> None:
 
 
 def test_content_md5_vector() -> None:
+    """The Content-MD5 vector signs identically."""
     body_hash = "226e49e13d16e5e8aa0d62e58cd63361bf097d3e2b2444aa3044334628a2e8de"
     headers = {
         "Host": "localhost",
@@ -256,6 +259,7 @@ def test_content_md5_vector() -> None:
 
 
 def test_canonical_request_and_string_to_sign_of_simple_get() -> None:
+    """A simple GET's canonical request and string to sign match the reference."""
     canonical = canonical_request(
         "GET", "/api/test", [], {"Host": "localhost", "Date": DS}, EMPTY_BODY_SHA256
     )
@@ -270,6 +274,7 @@ def test_canonical_request_and_string_to_sign_of_simple_get() -> None:
 
 
 def test_signing_keys() -> None:
+    """Signing keys derive as the reference's vectors say."""
     assert signing_key("test-token-secret", date(2017, 4, 25)).hex() == KEY_20170425
     assert signing_key("ABC123", date(2017, 1, 1)).hex() == (
         "1f96b28b651285e49d06989aebaee169fa67a5f6a07fb72a8325fce83b425ad6"
@@ -280,16 +285,19 @@ def test_signing_keys() -> None:
 
 
 def test_canonical_query_escapes_everything_but_unreserved_with_percent20() -> None:
+    """The canonical query escapes all but unreserved characters, space as %20."""
     assert canonical_query([("q", "a b+c/d*e~f_g.h-i")]) == "q=a%20b%2Bc%2Fd%2Ae~f_g.h-i"
     assert canonical_query([("a[0].name", "x=y&z")]) == "a%5B0%5D.name=x%3Dy%26z"
 
 
 def test_canonical_query_keeps_repeated_names_in_order() -> None:
+    """Repeated names keep their order in the canonical query."""
     params = [("sourceIds", "/b"), ("max", "10"), ("sourceIds", "/a"), ("sourceIds", "/c")]
     assert canonical_query(params) == "max=10&sourceIds=%2Fb&sourceIds=%2Fa&sourceIds=%2Fc"
 
 
 def test_canonical_query_encodes_non_ascii_as_utf8_upper_hex() -> None:
+    """Non-ASCII names and values are UTF-8 in upper-case hex."""
     assert canonical_query([("name", "Grüße ✓")]) == "name=Gr%C3%BC%C3%9Fe%20%E2%9C%93"
     assert canonical_query([("ключ", "é")]) == "%D0%BA%D0%BB%D1%8E%D1%87=%C3%A9"
 
@@ -303,11 +311,13 @@ def test_canonical_query_sorts_names_as_java_does() -> None:
 
 
 def test_empty_values_and_no_parameters() -> None:
+    """Empty values keep their '=' and no parameters give an empty query."""
     assert canonical_query([("flag", "")]) == "flag="
     assert canonical_query([]) == ""
 
 
 def test_form_fields_are_signed_as_parameters_with_the_empty_body_hash() -> None:
+    """Form fields are signed as parameters, with the empty body's hash."""
     headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
     body = b"topic=SetControlParameter&nodeId=123&parameters%5B0%5D.name=%2Fswitch%2F1"
     params, body_hash = signed_inputs([("resultMaxWait", "5")], headers, body)
@@ -328,12 +338,14 @@ def test_form_post_signature_equals_the_query_string_signature() -> None:
 
 
 def test_json_body_is_hashed_as_sent() -> None:
+    """A JSON body is hashed byte for byte as sent."""
     headers = {"Content-Type": "application/json"}
     _, body_hash = signed_inputs([], headers, b'{"foo":"bar"}\n')
     assert body_hash == hashlib.sha256(b'{"foo":"bar"}\n').hexdigest()
 
 
 def test_signed_headers_are_lowercased_deduplicated_sorted_and_trimmed() -> None:
+    """Signed header names are lower-cased, deduplicated and sorted; values trimmed."""
     result = _sign(headers={"X-SN-Date": f"  {DS} ", "HOST": "localhost"})
     assert result == _sign(headers={"host": "localhost", "x-sn-date": DS})
     assert "SignedHeaders=host;x-sn-date," in result
@@ -346,6 +358,7 @@ def test_raw_path_is_signed_exactly() -> None:
 
 
 def test_http_date_is_rfc1123_gmt_with_two_digit_day() -> None:
+    """Dates are RFC 1123 in GMT with a two-digit day, whatever the input zone."""
     assert http_date(datetime(2017, 5, 2, 3, 4, 5, 999, tzinfo=UTC)) == (
         "Tue, 02 May 2017 03:04:05 GMT"
     )
@@ -377,6 +390,7 @@ def test_http_date_names_every_weekday_and_month_in_english() -> None:
 
 
 def test_digest_header() -> None:
+    """The Digest header is sha-256 in base64."""
     assert digest_header(b"Hello.") == (
         "sha-256="
         + base64.b64encode(
@@ -386,6 +400,7 @@ def test_digest_header() -> None:
 
 
 def test_secret_or_key_is_required() -> None:
+    """Signing needs a token secret or a signing key."""
     with pytest.raises(ValueError, match="token_secret or a signing key"):
         snws2_authorization(
             method="GET", path="/", query=[], headers={}, body=b"", token_id="t", date=D
@@ -407,6 +422,7 @@ def test_secret_or_key_is_required() -> None:
     ],
 )
 def test_host_header_has_the_port_only_when_not_default(base_url: str, host: str) -> None:
+    """The host header has the port only when it is not the scheme's default."""
     assert host_header(base_url) == host
 
 
@@ -418,6 +434,7 @@ def _signer(base_url: str = "https://example.com:8443", **creds: object) -> Snws
 
 
 def test_signer_adds_host_date_digest_and_a_verifiable_authorization() -> None:
+    """The signer adds host, date and digest, and an Authorization that verifies."""
     signer = _signer("https://example.com:8443/proxy")
     body = b'{"nodeId":1}'
     request = Request(
@@ -451,6 +468,7 @@ def test_signer_adds_host_date_digest_and_a_verifiable_authorization() -> None:
 
 
 def test_signer_sends_no_digest_for_forms_and_gets() -> None:
+    """Forms and GETs carry no Digest header."""
     signer = _signer()
     form = Request(
         "POST", "/x", (), (("Content-Type", "application/x-www-form-urlencoded"),), b"a=1"
@@ -463,6 +481,7 @@ def test_signer_sends_no_digest_for_forms_and_gets() -> None:
 
 
 def test_signer_signs_extra_x_sn_headers_and_replaces_a_stale_authorization() -> None:
+    """Extra x-sn-* headers are signed; a stale Authorization is replaced, once."""
     signer = _signer()
     request = Request("GET", "/x", headers=(("X-SN-Trace", "abc"), ("Authorization", "old")))
     headers = signer.sign(request, D.timestamp()).headers
@@ -472,6 +491,7 @@ def test_signer_signs_extra_x_sn_headers_and_replaces_a_stale_authorization() ->
 
 
 def test_signer_derives_a_key_once_per_day() -> None:
+    """The signer derives its key once per UTC day."""
     signer = _signer()
     for minutes in range(0, 560, 7):  # 14:30 to 23:50, one UTC day
         signer.sign(Request("GET", "/x"), D.timestamp() + minutes * 60)
@@ -481,6 +501,7 @@ def test_signer_derives_a_key_once_per_day() -> None:
 
 
 def test_a_saved_key_signs_for_seven_days_then_refuses() -> None:
+    """A saved signing key signs for seven days, then is refused."""
     key = Snws2Credentials.derive_key("test-token-secret", D.date())
     signer = _signer(signing_key=key, key_date=D.date())
     same = _signer().sign(Request("GET", "/x"), D.timestamp()).headers
@@ -493,6 +514,7 @@ def test_a_saved_key_signs_for_seven_days_then_refuses() -> None:
 
 
 def test_credentials_never_show_their_secret() -> None:
+    """Credentials and the signer never show the secret or the key in reprs."""
     creds = Snws2Credentials("tok-id", token_secret="very-secret-value")
     assert "very-secret-value" not in repr(creds)
     assert "very-secret-value" not in repr(Snws2Signer(creds, base_url="https://x.example"))
@@ -518,5 +540,6 @@ def test_credentials_never_show_their_secret() -> None:
     ],
 )
 def test_bad_credentials_are_refused(kwargs: dict, error: type[Exception]) -> None:
+    """Malformed credentials are refused with a typed error."""
     with pytest.raises(error):
         Snws2Credentials(**kwargs)

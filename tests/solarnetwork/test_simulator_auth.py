@@ -62,6 +62,7 @@ async def _send(
 async def test_a_correct_request_is_accepted(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """A correctly signed request is accepted."""
     response = await _send(sn_sim, "GET", PREFIX + "/whoami", _headers(sn_clock))
     assert response.status_code == 200
     assert response.json() == {"success": True, "data": {"token": TOKEN, "tokenType": "User"}}
@@ -70,6 +71,7 @@ async def test_a_correct_request_is_accepted(
 async def test_query_and_non_ascii_values_verify(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """Query parameters with non-ASCII values verify."""
     query = [("nodeIds", "177"), ("metadataFilter", "(/m/os=débian ✓)"), ("max", "5")]
     target = PREFIX + "/nodes/meta?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query)
     headers = _headers(sn_clock, path=PREFIX + "/nodes/meta", query=query)
@@ -81,6 +83,7 @@ async def test_query_and_non_ascii_values_verify(
 async def test_repeated_parameters_verify_in_their_order(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """Repeated parameters verify in their order, and not reordered."""
     query = [("nodeId", "177"), ("sourceIds", "/z"), ("sourceIds", "/a")]
     target = PREFIX + "/datum/auxiliary?nodeId=177&sourceIds=%2Fz&sourceIds=%2Fa"
     good = await _send(
@@ -98,6 +101,7 @@ async def test_repeated_parameters_verify_in_their_order(
 async def test_form_post_fields_are_signed_as_parameters(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """Form post fields verify as signed parameters."""
     body = b"nodeIds=178&archived=true"
     headers = _headers(
         sn_clock,
@@ -114,6 +118,7 @@ async def test_form_post_fields_are_signed_as_parameters(
 async def test_json_post_with_digest_verifies_and_a_tampered_body_does_not(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """A JSON post with its Digest verifies; a tampered body does not."""
     body = b'{"m":{"a":1}}'
     digest = "sha-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
     extra = {"Content-Type": "application/json", "Digest": digest}
@@ -159,6 +164,7 @@ async def test_json_post_with_digest_verifies_and_a_tampered_body_does_not(
 async def test_what_the_server_refuses(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock, mutate, message: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """Each malformed or incomplete signature is refused with the server's message."""
     headers = _headers(sn_clock)
     mutate(headers)
     response = await _send(sn_sim, "GET", PREFIX + "/whoami", headers)
@@ -206,6 +212,7 @@ async def test_the_bugs_of_public_clients_are_caught(
 async def test_keys_are_valid_for_seven_days(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock, age: int, status: int
 ) -> None:
+    """Keys of the request day and the six days before are accepted, older ones not."""
     headers = _headers(sn_clock, key_age_days=age)
     assert (await _send(sn_sim, "GET", PREFIX + "/whoami", headers)).status_code == status
 
@@ -216,6 +223,7 @@ async def test_keys_are_valid_for_seven_days(
 async def test_fifteen_minutes_of_skew(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock, skew: float, status: int
 ) -> None:
+    """Up to fifteen minutes of clock skew is accepted, more is refused."""
     response = await _send(sn_sim, "GET", PREFIX + "/whoami", _headers(sn_clock, skew=skew))
     assert response.status_code == status
     if status == 401:
@@ -225,6 +233,7 @@ async def test_fifteen_minutes_of_skew(
 async def test_a_streamed_list_needs_an_accept_header(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """A streamed list without an Accept header is refused."""
     query = [("nodeId", "177")]
     headers = _headers(sn_clock, path=PREFIX + "/instr", query=query)
     async with httpx.AsyncClient(transport=sn_sim.transport(), base_url="http://localhost") as http:
@@ -237,6 +246,7 @@ async def test_a_streamed_list_needs_an_accept_header(
 async def test_the_client_reports_clock_skew_distinctly(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
+    """The client reports skew as ClockSkewError, without retrying."""
     async with sn_sim.client(wall=lambda: sn_clock.now + 20 * 60) as fast:
         with pytest.raises(ClockSkewError, match="more than 15 minutes"):
             await fast.whoami()
@@ -244,6 +254,7 @@ async def test_the_client_reports_clock_skew_distinctly(
 
 
 async def test_wrong_secret_and_disabled_token(sn_sim: SolarNetSimulator) -> None:
+    """A wrong secret and a disabled token are AuthenticationErrors without secrets."""
     async with sn_sim.client((TOKEN, "not-the-secret")) as wrong:
         with pytest.raises(AuthenticationError, match="Invalid signature") as caught:
             await wrong.whoami()

@@ -22,6 +22,7 @@ def served() -> Iterator[tuple[SolarNetSimulator, ServedSimulator]]:
 async def test_every_kind_of_request_over_sockets(
     served: tuple[SolarNetSimulator, ServedSimulator],
 ) -> None:
+    """Every kind of request signs and verifies over real loopback sockets."""
     sim, server = served
     assert server.port != 80
     creds = Snws2Credentials("demo-sn-token", token_secret="demo-sn-secret")

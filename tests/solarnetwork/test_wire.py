@@ -9,12 +9,13 @@ import pytest
 
 from locus_async.errors import InvalidArgumentType, UsageError
 from locus_async.solarnetwork import DatumAuxiliary, Metadata
-from locus_async.solarnetwork import _wire as wire
+from locus_async.solarnetwork._core import wire
 
 T = datetime(2019, 2, 6, 18, 37, 28, 244000, tzinfo=UTC)
 
 
 def test_instants() -> None:
+    """Instants are sent in UTC with milliseconds (microseconds when given)."""
     assert wire.utc_instant(T, "start") == "2019-02-06 18:37:28.244Z"
     assert wire.utc_instant(T.replace(microsecond=123456), "s") == "2019-02-06 18:37:28.123456Z"
     assert wire.utc_instant(T.astimezone(timezone(timedelta(hours=13))), "s") == (
@@ -31,6 +32,7 @@ def test_instants() -> None:
 
 
 def test_minutes() -> None:
+    """Minute parameters are UTC or local minutes, or dates; seconds are refused."""
     assert wire.utc_minute(datetime(2019, 4, 10, 12, 0, tzinfo=UTC), "start") == "2019-04-10T12:00"
     assert wire.utc_minute(date(2019, 4, 10), "start") == "2019-04-10"
     with pytest.raises(UsageError, match="whole minutes"):
@@ -41,12 +43,14 @@ def test_minutes() -> None:
 
 
 def test_epoch_millis() -> None:
+    """Epoch milliseconds are exact; sub-millisecond instants are refused."""
     assert wire.epoch_millis(T, "created") == 1549478248244
     with pytest.raises(UsageError, match="sub-millisecond"):
         wire.epoch_millis(T.replace(microsecond=1), "created")
 
 
 def test_node_and_source_params() -> None:
+    """Node and source ids become nodeId(s) and sourceId(s), deduplicated; bad ones refused."""
     assert wire.node_params(5) == [("nodeId", "5")]
     assert wire.node_params([5, 6, 5]) == [("nodeIds", "5,6")]
     assert wire.source_params("/power/1") == [("sourceId", "/power/1")]
@@ -66,6 +70,7 @@ def test_node_and_source_params() -> None:
 
 
 def test_paging_and_sorting() -> None:
+    """Paging and sorting parameters have the documented names and values."""
     assert wire.page_params(100, 200, count=False) == [
         ("max", "100"),
         ("offset", "200"),
@@ -102,12 +107,14 @@ def test_paging_and_sorting() -> None:
 def test_more_pages(
     got: int, asked: int, offset: int, total: int | None, largest: int, more: bool
 ) -> None:
+    """Whether another page exists follows the total, the cap and the last page's size."""
     assert (
         wire.more_pages(got=got, asked=asked, offset=offset, total=total, largest=largest) is more
     )
 
 
 def test_instruction_parameters_and_bodies() -> None:
+    """Instruction parameters and bodies take the documented JSON and form shapes."""
     pairs = wire.parse_instruction_params(
         {"/switch/1": 1, "x": "y"}, datetime(2023, 3, 28, 19, tzinfo=UTC)
     )
@@ -140,6 +147,7 @@ def test_instruction_parameters_and_bodies() -> None:
 
 
 def test_metadata_bodies() -> None:
+    """Metadata bodies are the documented JSON, from a Metadata or a mapping."""
     assert orjson.loads(wire.metadata_body(Metadata(m={"a": 1}, t=("x",)))) == {
         "m": {"a": 1},
         "t": ["x"],
@@ -159,6 +167,7 @@ def test_metadata_bodies() -> None:
 
 
 def test_datum_auxiliary_wire() -> None:
+    """A datum auxiliary record goes on the wire in the documented shape."""
     record = DatumAuxiliary(
         created=T,
         node_id=11,

@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from locus_async import errors
-from locus_async._core.decipher import decipher_locus, error_for_status, parse_retry_after
 from locus_async._core.http import Request, Response, check_base_url, encode_query, redact
 from locus_async._core.retrying import backoff, is_retryable, rate_limit_pause
+from locus_async._core.status import error_for_status, parse_retry_after
+from locus_async.locus._core.decipher import decipher_locus
 
 
 def test_percent_wildcard_is_sent_as_25() -> None:
@@ -135,7 +136,7 @@ def test_decipher_html_error_page_is_server_error() -> None:
 
 
 def test_decipher_success_returns_none() -> None:
-    """2xx responses pass."""
+    """A 2xx response is not an error: decipher returns None."""
     assert decipher_locus(_response(200, b"{}"), now=0) is None
 
 

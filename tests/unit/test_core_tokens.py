@@ -8,7 +8,8 @@ from urllib.parse import parse_qsl
 import pytest
 
 from locus_async._core.converter import make_converter
-from locus_async._core.tokens import (
+from locus_async.errors import ResponseDecodeError
+from locus_async.locus._core.tokens import (
     TOKEN_PATH,
     parse_token,
     password_form,
@@ -17,8 +18,7 @@ from locus_async._core.tokens import (
     token_request,
     token_state,
 )
-from locus_async.errors import ResponseDecodeError
-from locus_async.models import Token
+from locus_async.locus.models import Token
 
 
 def _token(issued: int, lifetime: int, refresh: str | None = "r") -> Token:

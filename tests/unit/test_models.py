@@ -11,8 +11,8 @@ import pytest
 
 from locus_async import models
 from locus_async._core.converter import decode_json, make_converter, structure
-from locus_async._core.locus import AlertList, BaseFieldList, ComponentList, SiteList
 from locus_async.errors import ResponseDecodeError
+from locus_async.locus._core.endpoints import AlertList, BaseFieldList, ComponentList, SiteList
 from tests import reference_examples as ex
 
 STRICT = make_converter(strict=True)

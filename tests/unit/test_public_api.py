@@ -12,15 +12,15 @@ import locus_async
 # Modules whose ``__all__`` is public API and must be re-exported from the package root.
 PUBLIC_MODULES = [
     "locus_async.errors",
-    "locus_async.models",
-    "locus_async.timeseries",
-    "locus_async.backfill",
+    "locus_async.locus.models",
+    "locus_async.locus.timeseries",
+    "locus_async.locus.backfill",
 ]
 # Public names of private shell modules that users need.
 SHELL_NAMES = {
-    "locus_async._limiter": {"AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"},
-    "locus_async._redis": {"RedisLimiter", "RedisTokenStore"},
-    "locus_async._oauth": {
+    "locus_async._shell.limiter": {"AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"},
+    "locus_async._shell.redis": {"RedisLimiter", "RedisTokenStore"},
+    "locus_async.locus.auth": {
         "BearerToken",
         "ClientCredentialsGrant",
         "PasswordGrant",
@@ -28,9 +28,9 @@ SHELL_NAMES = {
         "TokenProvider",
         "TokenStore",
     },
-    "locus_async._retry": {"RetryPolicy", "set_testing", "testing"},
-    "locus_async._transport": {"Timeouts"},
-    "locus_async._stats": {"ClientStats"},
+    "locus_async._shell.retry": {"RetryPolicy", "set_testing", "testing"},
+    "locus_async._shell.transport": {"Timeouts"},
+    "locus_async._shell.stats": {"ClientStats"},
 }
 
 
@@ -93,3 +93,14 @@ def test_usage_errors_are_value_errors() -> None:
     assert issubclass(locus_async.UsageError, ValueError)
     assert issubclass(locus_async.InvalidArgumentType, TypeError)
     assert issubclass(locus_async.UsageError, locus_async.LocusError)
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_the_import_paths_users_know_still_work(module_name: str) -> None:
+    """``locus_async.client`` and friends re-export the code that moved to ``locus/``: the
+    same objects, and every name of their ``__all__``."""
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        assert getattr(module, name) is getattr(locus_async, name, getattr(module, name))
+    assert importlib.import_module("locus_async.client").LocusClient is locus_async.LocusClient
+    assert importlib.import_module("locus_async.cli").main.__module__ == "locus_async.cli.app"

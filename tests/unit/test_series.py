@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from locus_async import Granularity, ResponseDecodeError, TimeSeries
-from locus_async._core.series import merge_columns, parse_data_body, parse_rows
+from locus_async.locus._core.series import merge_columns, parse_data_body, parse_rows
 from tests import reference_examples as ex
 
 
@@ -147,7 +147,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from locus_async._core.series import _parse_stamps  # noqa: E402
+from locus_async.locus._core.series import _parse_stamps  # noqa: E402
 
 
 @given(

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from locus_async._core.windows import (
+from locus_async.errors import UsageError
+from locus_async.locus._core.windows import (
     DEFAULT_LIMITS,
     STEP_SECONDS,
     is_ambiguous,
@@ -29,8 +30,7 @@ from locus_async._core.windows import (
     to_instant,
     wall_to_instant,
 )
-from locus_async.errors import UsageError
-from locus_async.models import Granularity as Gran
+from locus_async.locus.models import Granularity as Gran
 from locus_async.simulator._calendar import bucket_starts, parse_local
 
 ZONES = [

@@ -1,0 +1,170 @@
+"""What every provider's client is made of: the shell's options, the Session built from
+them, and the lifecycle and counters a client exposes.
+
+Owns: ``ShellOptions`` (the keyword arguments both ``LocusClient`` and ``SolarNetClient``
+take for the transport, limiter, retries and injected clocks), ``build_session`` (checks
+them and wires the Session), and ``ShellClient`` (``async with``, ``aclose``, ``stats``,
+``limiter``, ``now``, configuration from the environment). Must never: know a provider.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
+
+import anyio
+import cattrs
+
+from locus_async._shell.limiter import Limiter, LocalLimiter
+from locus_async._shell.retry import RetryPolicy
+from locus_async._shell.session import Authenticator, Decipher, Session
+from locus_async._shell.stats import ClientStats
+from locus_async._shell.transport import Timeouts, Transport
+from locus_async.errors import InvalidArgumentType, UsageError
+
+if TYPE_CHECKING:
+    import ssl
+
+    from locus_async._shell.transport import AsyncTransport
+
+__all__ = ["SHELL_OPTIONS", "ShellClient", "ShellOptions", "build_session"]
+
+
+class ShellOptions(TypedDict, total=False):
+    """Keyword arguments every client takes for the shared shell.
+
+    ``max_concurrency``: requests on the wire at once (default 1), or ``limiter`` to share
+    one between clients or processes; ``retry``: a RetryPolicy; ``timeouts``: Timeouts;
+    ``transport``: an httpx transport (the simulators' in-process one, for example);
+    ``verify``: TLS verification or an SSLContext; ``max_response_bytes``: the largest body
+    accepted; ``headers``: extra headers on every request; ``clock``/``wall``/``sleep``/``rng``:
+    injected time and randomness (tests).
+    """
+
+    max_concurrency: int | None
+    limiter: Limiter | None
+    retry: RetryPolicy | None
+    timeouts: Timeouts | None
+    transport: AsyncTransport | None
+    verify: ssl.SSLContext | bool
+    max_response_bytes: int
+    headers: Mapping[str, str] | None
+    clock: Callable[[], float] | None
+    wall: Callable[[], float] | None
+    sleep: Callable[[float], Awaitable[None]] | None
+    rng: random.Random | None
+
+
+SHELL_OPTIONS: Final = frozenset(ShellOptions.__annotations__)
+
+
+def build_session(
+    owner: str,
+    *,
+    base_url: str,
+    authenticator: Authenticator | None,
+    decipher: Decipher,
+    converter: cattrs.Converter,
+    options: ShellOptions,
+) -> Session:
+    """The shell one client runs on, its options checked (``owner`` names the client in
+    error messages)."""
+    unknown = sorted(set(options) - SHELL_OPTIONS)
+    if unknown:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
+    limiter = options.get("limiter")
+    max_concurrency = options.get("max_concurrency")
+    retry = options.get("retry")
+    if limiter is not None and max_concurrency is not None:
+        raise UsageError("give max_concurrency or limiter, not both (the limiter has a capacity)")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidArgumentType(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    for name in ("clock", "wall", "sleep"):
+        value = options.get(name)
+        if value is not None and not callable(value):
+            raise InvalidArgumentType(f"{name} must be callable, not {type(value).__name__}")
+    rng = options.get("rng")
+    if rng is not None and not isinstance(rng, random.Random):
+        raise InvalidArgumentType(f"rng must be a random.Random, not {type(rng).__name__}")
+    clock = options.get("clock") or time.monotonic
+    sleep = options.get("sleep") or anyio.sleep
+    if limiter is None:
+        limiter = LocalLimiter(
+            1 if max_concurrency is None else max_concurrency, clock=clock, sleep=sleep
+        )
+    elif not isinstance(limiter, Limiter):
+        raise InvalidArgumentType(
+            "limiter must be a LocalLimiter, AdaptiveLimiter, RedisLimiter or another "
+            f"Limiter, not {type(limiter).__name__}"
+        )
+    transport_options: dict[str, Any] = {
+        key: options[key]
+        for key in ("transport", "timeouts", "verify", "max_response_bytes", "headers")
+        if key in options
+    }
+    return Session(
+        transport=Transport(base_url, **transport_options),
+        limiter=limiter,
+        authenticator=authenticator,
+        decipher=decipher,
+        converter=converter,
+        retry=retry,
+        stats=ClientStats(started=clock()),
+        clock=clock,
+        wall=options.get("wall") or time.time,
+        sleep=sleep,
+        rng=options.get("rng"),
+    )
+
+
+class ShellClient:
+    """Lifecycle and counters every provider's client shares (``_session`` is set by the
+    subclass). Use a client as ``async with Client(...) as c:`` or call ``aclose()``."""
+
+    _session: Session
+    base_url: str
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a limiter you passed in stays yours to close)."""
+        await self._session.aclose()
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of this client's traffic: requests, retries, 429s, grants, time queued."""
+        return self._session.stats
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._session.limiter
+
+    def now(self) -> float:
+        """The client's wall clock, unix seconds (injectable for tests)."""
+        return self._session.wall()
+
+    @classmethod
+    def _configured(
+        cls,
+        env: Mapping[str, str] | None,
+        kwargs: dict[str, Any],
+        *,
+        credential: str,
+        read: Callable[[Mapping[str, str]], object],
+        base_url_variable: str,
+    ) -> Self:
+        """``cls(**kwargs)`` with the credential (``read`` from the environment) and the base
+        URL variable filled in where the caller did not give them."""
+        source = os.environ if env is None else env
+        if credential not in kwargs:
+            kwargs[credential] = read(source)
+        if "base_url" not in kwargs and source.get(base_url_variable):
+            kwargs["base_url"] = source[base_url_variable]
+        return cls(**kwargs)

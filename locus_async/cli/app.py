@@ -1,0 +1,155 @@
+"""The ``locus-async`` command line: the root parser, dispatch, logging and exit codes.
+
+Owns: building the parser from each part's commands (``locus``, ``solarnetwork``,
+``simulate``), mapping errors to exit codes with one line each, and redacting every known
+secret from what is printed or logged. Must never: echo a credential, print a traceback
+for an expected error, or do anything the library cannot do on its own.
+
+Exit codes: 0 done; 1 the API or the network failed; 2 usage (bad arguments); 3
+authentication; 4 a backfill finished with failed windows (run it again to retry them); 5
+the output directory is in use by another run; 130 interrupted (Ctrl-C).
+
+Credentials: ``LOCUS_ACCESS_TOKEN``, or ``LOCUS_CLIENT_ID`` + ``LOCUS_CLIENT_SECRET`` (+
+``LOCUS_USERNAME`` + ``LOCUS_PASSWORD`` for the password grant); ``--base-url`` or
+``LOCUS_BASE_URL`` for the host. ``solarnetwork`` (``sn``) commands: ``SN_TOKEN`` and
+``SN_SECRET``, ``SN_BASE_URL`` (see ``cli.solarnetwork``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import anyio
+
+from locus_async._core.http import redact
+from locus_async._shell.outdir import OutputLocked
+from locus_async._version import __version__
+from locus_async.cli import locus, simulate
+from locus_async.cli.common import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_LOCKED,
+    EXIT_USAGE,
+    CliIO,
+    CliUsage,
+    Parser,
+    Runner,
+)
+from locus_async.cli.solarnetwork import (
+    SN_SECRET_VARIABLES,
+    add_solarnetwork_parser,
+    run_solarnetwork,
+)
+from locus_async.errors import AuthenticationError, LocusError, UsageError
+
+__all__ = ["build_parser", "main"]
+
+_SECRET_VARIABLES = (
+    "LOCUS_CLIENT_SECRET",
+    "LOCUS_PASSWORD",
+    "LOCUS_ACCESS_TOKEN",
+    *SN_SECRET_VARIABLES,
+)
+
+
+class _RedactingFilter(logging.Filter):
+    """Defence in depth: scrub known secrets from every log line the CLI prints."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
+    """The whole parser and the async runner of every command but ``simulate``."""
+    parser = Parser(
+        prog="locus-async",
+        description="Locus Energy v3 from the command line: list, fetch, backfill, simulate; "
+        "and SolarNetwork (solarnetwork/sn): nodes, metadata, instructions.",
+        epilog="Credentials come from LOCUS_CLIENT_ID, LOCUS_CLIENT_SECRET, LOCUS_USERNAME, "
+        "LOCUS_PASSWORD (or LOCUS_ACCESS_TOKEN); SolarNetwork from SN_TOKEN and SN_SECRET. "
+        "Exit codes: 0 done, 1 API/network error (or a declined instruction), 2 usage, "
+        "3 authentication, 4 a backfill with failed windows or an unfinished instruction, "
+        "5 --out in use by another run, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"locus-async {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    runners = {**locus.add_commands(commands), **simulate.add_commands(commands)}
+    add_solarnetwork_parser(commands, Parser)
+    runners["solarnetwork"] = runners["sn"] = run_solarnetwork
+    return parser, runners
+
+
+def _configure_logging(io: CliIO, verbose: int) -> None:
+    if verbose <= 0:
+        return
+    handler = logging.StreamHandler(io.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactingFilter([io.env.get(name, "") for name in _SECRET_VARIABLES]))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    transport: Any = None,
+) -> int:
+    """Run the CLI; returns the exit code (``locus-async`` calls ``sys.exit`` with it)."""
+    io = CliIO(
+        stdout or sys.stdout, stderr or sys.stderr, os.environ if env is None else env, transport
+    )
+    parser, runners = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    _configure_logging(io, getattr(args, "verbose", 0))
+    secrets = [io.env.get(name, "") for name in _SECRET_VARIABLES]
+    try:
+        if args.command == "simulate":
+            return simulate.run_simulate(io, args)
+        return anyio.run(runners[args.command], io, args)
+    except (CliUsage, UsageError) as exc:
+        io.err(f"locus-async: error: {redact(str(exc), secrets)}")
+        return EXIT_USAGE
+    except AuthenticationError as exc:
+        io.err(f"locus-async: authentication failed: {redact(str(exc), secrets)}")
+        return EXIT_AUTH
+    except OutputLocked as exc:
+        io.err(f"locus-async: error: {redact(str(exc), secrets)}")
+        return EXIT_LOCKED
+    except LocusError as exc:
+        io.err(f"locus-async: {type(exc).__name__}: {redact(str(exc), secrets)}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        io.err("locus-async: interrupted; a backfill resumes where it stopped when run again")
+        return 130
+    except OSError as exc:
+        io.err(f"locus-async: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

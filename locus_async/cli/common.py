@@ -1,0 +1,170 @@
+"""What every ``locus-async`` command shares: I/O, parsing helpers, output, exit codes.
+
+Owns: the ``CliIO`` bundle (streams, environment, an optional in-process transport), the
+argparse parser that exits 2 with one line, and table/JSON output of attrs objects. Both
+providers' commands (``cli`` for Locus, ``_cli_solarnet`` for SolarNetwork) use these.
+Must never: print a credential.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+import attrs
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_ERROR",
+    "EXIT_INCOMPLETE",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliIO",
+    "CliUsage",
+    "Parser",
+    "Runner",
+    "add_repeatable",
+    "jsonable",
+    "listen_host",
+    "non_negative_float",
+    "objects",
+    "port_number",
+    "positive_float",
+    "positive_int",
+    "table",
+]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+
+
+#: What runs one command: (io, parsed arguments) -> exit code.
+Runner = Callable[["CliIO", argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+class CliUsage(Exception):
+    """A usage problem found by the CLI itself (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line and exit code 2, like argparse
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+@attrs.define
+class CliIO:
+    stdout: TextIO
+    stderr: TextIO
+    env: Mapping[str, str]
+    transport: Any = None  # an httpx transport for tests (in-process simulator)
+
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+    def err(self, text: str) -> None:
+        print(text, file=self.stderr)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a port from 1 to 65535")
+    return value
+
+
+def listen_host(text: str) -> str:
+    """An address to listen on: an IP literal or ``localhost``."""
+    import ipaddress
+
+    if text == "localhost":
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IP address (for example 127.0.0.1 or ::1) or localhost"
+        ) from None
+
+
+def non_negative_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def add_repeatable(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    help: str,
+    type: Callable[[str], Any] = str,
+    metavar: str | None = None,
+    dest: str | None = None,
+) -> None:
+    """An option that may be given several times, collected into a list (empty if never)."""
+    extra: dict[str, Any] = {"dest": dest} if dest else {}
+    parser.add_argument(
+        flag, type=type, action="append", default=[], metavar=metavar, help=help, **extra
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values; an attribute hidden from its object's repr (secrets) is left out."""
+    if attrs.has(type(value)):
+        return {
+            a.name: jsonable(getattr(value, a.name))
+            for a in attrs.fields(type(value))
+            if a.repr is True
+        }
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+def table(io: CliIO, rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    io.out("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        io.out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def objects(io: CliIO, items: Sequence[Any], columns: Sequence[str], as_json: bool) -> None:
+    if as_json:
+        io.out(json.dumps(jsonable(list(items)), indent=2))
+    else:
+        table(io, [[getattr(item, c) for c in columns] for item in items], columns)

@@ -1,0 +1,83 @@
+"""``locus-async simulate`` and ``demo``: the simulators of both providers from the shell.
+
+Owns: the simulator's one parser (host, port, allowance, latency, token lifetime, which
+provider) and the demo. Must never: listen on anything the user did not ask for.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from locus_async.cli.common import (
+    EXIT_OK,
+    CliIO,
+    Runner,
+    listen_host,
+    non_negative_float,
+    port_number,
+    positive_float,
+    positive_int,
+)
+from locus_async.cli.progress import ProgressBar
+
+__all__ = ["add_commands", "run_simulate"]
+
+
+def add_commands(commands: Any) -> dict[str, Runner]:
+    """Register ``simulate`` and ``demo`` on ``commands``; returns the async runners
+    (``simulate`` serves in the foreground, see ``run_simulate``)."""
+    simulate = commands.add_parser(
+        "simulate", help="serve the Locus (or --solarnetwork) simulator on loopback"
+    )
+    simulate.add_argument("--host", type=listen_host, default="127.0.0.1")
+    simulate.add_argument("--port", type=port_number, default=8080)
+    simulate.add_argument("--allowance", type=positive_int, default=1)
+    simulate.add_argument(
+        "--latency", type=non_negative_float, default=0.0, help="seconds added to every answer"
+    )
+    simulate.add_argument("--token-lifetime", type=positive_float, default=3600.0)
+    simulate.add_argument(
+        "--solarnetwork", action="store_true", help="the SolarNetwork SolarUser simulator"
+    )
+
+    demo = commands.add_parser(
+        "demo", help="backfill a simulated fleet end to end (no credentials, no network)"
+    )
+    demo.add_argument(
+        "--out", default="demo-output", help="output directory (default ./demo-output)"
+    )
+    demo.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=0.02,
+        help="simulated network latency in seconds",
+    )
+    demo.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    demo.add_argument("-v", "--verbose", action="count", default=0)
+
+    return {"demo": _run_demo}
+
+
+def run_simulate(io: CliIO, args: argparse.Namespace) -> int:
+    from locus_async.simulator import describe_and_build
+    from locus_async.simulator._server import serve_forever
+
+    sim, lines = describe_and_build(args)
+    for line in lines:
+        io.out(line)
+    serve_forever(sim.app, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+async def _run_demo(io: CliIO, args: argparse.Namespace) -> int:
+    from locus_async.cli.demo import run_demo
+
+    return await run_demo(
+        io.out,
+        io.err,
+        args.out,
+        latency=args.latency,
+        as_json=args.json,
+        progress=lambda label: ProgressBar(io, label),
+    )

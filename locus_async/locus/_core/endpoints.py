@@ -1,0 +1,95 @@
+"""Locus v3 endpoints as pure request builders and response envelopes.
+
+Owns: the path of every documented endpoint and the shape of its body. Must never: do I/O.
+Every list endpoint wraps its items in one key (``components``, ``sites``, ``clients``,
+``alerts``, ``baseFields``); bodies also carry ``statusCode``, which parsing ignores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+
+from locus_async._core.converter import decode_json, structure
+from locus_async._core.http import Response
+from locus_async.locus.models import Alert, BaseField, Client, Component, Site
+
+__all__ = ["API_PREFIX", "DATA_KINDS", "data_path", "decoder", "list_decoder"]
+
+#: Every v3 path starts here (the token endpoint does not).
+API_PREFIX: Final = "/v3"
+
+#: The entity kinds that have a time series.
+DATA_KINDS: Final = ("components", "sites")
+
+
+def data_path(kind: str, entity_id: int) -> str:
+    """``/v3/{components|sites}/{id}/data``: the one place the data path is spelled."""
+    if kind not in DATA_KINDS:
+        raise ValueError(f"no time series for {kind!r}")
+    return f"{API_PREFIX}/{kind}/{entity_id}/data"
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class ComponentList:
+    components: tuple[Component, ...]
+
+
+@attrs.frozen
+class SiteList:
+    sites: tuple[Site, ...]
+
+
+@attrs.frozen
+class ClientList:
+    clients: tuple[Client, ...]
+
+
+@attrs.frozen
+class AlertList:
+    alerts: tuple[Alert, ...]
+
+
+@attrs.frozen
+class BaseFieldList:
+    base_fields: tuple[BaseField, ...]
+
+
+ENVELOPES: Final[dict[type, tuple[type, str]]] = {
+    Component: (ComponentList, "components"),
+    Site: (SiteList, "sites"),
+    Client: (ClientList, "clients"),
+    Alert: (AlertList, "alerts"),
+    BaseField: (BaseFieldList, "base_fields"),
+}
+
+
+def decoder(converter: cattrs.Converter, cls: type[T]) -> Callable[[Response], T]:
+    """Decode a single-object body into ``cls``."""
+
+    def decode(response: Response) -> T:
+        label = response.request.label
+        return structure(
+            converter, decode_json(response.content, request=label), cls, request=label
+        )
+
+    return decode
+
+
+def list_decoder(converter: cattrs.Converter, item: type[T]) -> Callable[[Response], list[T]]:
+    """Decode a list body (``{"components": [...]}`` etc.) into a list of ``item``."""
+    envelope, attribute = ENVELOPES[item]
+
+    def decode(response: Response) -> list[T]:
+        label = response.request.label
+        body = decode_json(response.content, request=label)
+        parsed: Any = structure(converter, body, envelope, request=label)
+        return list(getattr(parsed, attribute))
+
+    return decode

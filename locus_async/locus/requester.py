@@ -1,0 +1,206 @@
+"""What every Locus resource sends its requests through: the narrow interface between
+the resources and the shell.
+
+Owns: GETs under ``/v3`` decoded into models, the ``dataavailable`` cache, field checks,
+planning windows with the client's limits, and fetching time series (all windows, one
+window, or a stream). Must never: know a resource, or hold a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import anyio
+
+from locus_async._core.checks import check_id
+from locus_async._core.http import Request, Response
+from locus_async._shell.limiter import Limiter, Priority
+from locus_async._shell.session import Session
+from locus_async.errors import UsageError
+from locus_async.locus._core.endpoints import (
+    API_PREFIX,
+    DATA_KINDS,
+    data_path,
+    decoder,
+    list_decoder,
+)
+from locus_async.locus._core.query import DataQuery
+from locus_async.locus._core.windows import Window, plan_windows
+from locus_async.locus.models import BaseField, Granularity
+from locus_async.locus.timeseries import TimeSeries, WindowStream, fetch_series, fetch_window
+
+__all__ = ["Requester", "check_fields_available"]
+
+T = TypeVar("T")
+
+
+class Requester:
+    """Sends Locus requests for one client: ``limits`` per granularity, and whether data
+    calls check their fields against ``dataavailable`` by default."""
+
+    def __init__(
+        self,
+        session: Session,
+        converter: Any,
+        *,
+        limits: Mapping[Granularity, timedelta | None],
+        validate_fields: bool,
+    ) -> None:
+        self._session = session
+        self.converter = converter
+        self.limits = limits
+        self.validate_fields = validate_fields
+        self._available: dict[tuple[str, int], list[BaseField]] = {}
+        self._available_lock: anyio.Lock | None = None
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._session.limiter
+
+    def now(self) -> float:
+        """The client's wall clock, unix seconds (injectable)."""
+        return self._session.wall()
+
+    async def get(
+        self,
+        path: str,
+        decode: Callable[[Response], T],
+        params: tuple[tuple[str, str], ...] = (),
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> T:
+        return await self._session.call(
+            Request("GET", API_PREFIX + path, params), decode, priority=priority
+        )
+
+    async def get_one(self, path: str, cls: type[T]) -> T:
+        return await self.get(path, decoder(self.converter, cls))
+
+    async def get_list(
+        self, path: str, cls: type[T], params: tuple[tuple[str, str], ...] = ()
+    ) -> list[T]:
+        return await self.get(path, list_decoder(self.converter, cls), params)
+
+    async def data_available(
+        self, kind: str, entity_id: int, *, refresh: bool = False
+    ) -> list[BaseField]:
+        key = (kind, entity_id)
+        if not refresh and key in self._available:
+            return self._available[key]
+        if self._available_lock is None:
+            self._available_lock = anyio.Lock()
+        async with self._available_lock:
+            if refresh or key not in self._available:
+                self._available[key] = await self.get_list(
+                    f"/{kind}/{entity_id}/dataavailable", BaseField
+                )
+        return self._available[key]
+
+    async def check_fields(self, kind: str, entity_id: int, query: DataQuery) -> None:
+        available = await self.data_available(kind, entity_id)
+        check_fields_available(available, query, f"{kind[:-1]} {entity_id}")
+
+    def windows(self, query: DataQuery) -> list[Window] | None:
+        """The windows a data call for ``query`` requests (``None``: one latest request)."""
+        if query.gran is Granularity.LATEST:
+            return None
+        assert query.start is not None
+        assert query.end is not None
+        return plan_windows(query.start, query.end, query.tz, query.gran, self.limits[query.gran])
+
+    async def series(
+        self,
+        *,
+        kind: str,
+        entity_id: int,
+        query: DataQuery,
+        validate: bool | None,
+        priority: Priority,
+    ) -> TimeSeries:
+        if self.validate_fields if validate is None else validate:
+            await self.check_fields(kind, entity_id, query)
+        return await fetch_series(
+            self._session,
+            data_path(kind, entity_id),
+            query,
+            self.windows(query),
+            priority=priority,
+        )
+
+    def iter_data(
+        self,
+        *,
+        kind: str,
+        entity_id: int,
+        query: DataQuery,
+        validate: bool | None,
+        priority: Priority,
+    ) -> WindowStream:
+        check = self.validate_fields if validate is None else validate
+
+        async def before() -> None:
+            if check:
+                await self.check_fields(kind, entity_id, query)
+
+        return WindowStream(
+            self._session,
+            data_path(kind, entity_id),
+            query,
+            self.windows(query),
+            priority=priority,
+            before=before,
+        )
+
+    async def fetch_window(
+        self,
+        kind: str,
+        entity_id: int,
+        query: DataQuery,
+        window: Window,
+        *,
+        priority: Priority = Priority.BACKGROUND,
+    ) -> TimeSeries:
+        """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
+        what a backfill fetches, one request through the limiter at ``priority``."""
+        if kind not in DATA_KINDS:
+            raise UsageError(f"kind must be 'components' or 'sites', not {kind!r}")
+        check_id(entity_id, "entity id")
+        return await fetch_window(
+            self._session, data_path(kind, entity_id), query, window, priority
+        )
+
+    async def fetch_series(
+        self,
+        path: str,
+        query: DataQuery,
+        windows: list[Window],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> TimeSeries:
+        """``windows`` of ``path`` (a data path under ``/v3``), fetched concurrently."""
+        return await fetch_series(self._session, path, query, windows, priority=priority)
+
+
+def check_fields_available(available: list[BaseField], query: DataQuery, what: str) -> None:
+    """UsageError naming each requested field (or the granularity) the entity does not offer."""
+    offered: dict[str, tuple[str, ...]] = {}
+    loose: dict[str, tuple[str, ...]] = {}
+    for base in available:
+        for name in base.short_names:
+            offered[name] = base.granularities
+        if not base.aggregations:
+            loose[base.base_field] = base.granularities
+    for name in query.fields:
+        grans = offered.get(name)
+        if grans is None:
+            prefix = name.rsplit("_", 1)[0]
+            grans = loose.get(prefix, loose.get(name))
+        if grans is None:
+            valid = ", ".join(sorted(offered)) or "none"
+            raise UsageError(f"field {name!r} is not available for {what}; valid fields: {valid}")
+        if query.gran.value not in grans:
+            raise UsageError(
+                f"granularity {query.gran.value!r} is not available for field {name!r} of {what}; "
+                f"valid: {', '.join(grans)}"
+            )

@@ -1,0 +1,1 @@
+"""SolarUser's endpoints, one module per family; each group sends through a ``Requester``."""
