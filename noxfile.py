@@ -45,7 +45,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark, printing the tables recorded in benchmarks/RESULTS.md."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,bench]")
     for script in (
         "bench_client.py",
         "bench_simulator.py",
@@ -54,5 +54,6 @@ def bench(session: nox.Session) -> None:
         "bench_reliability.py",
         "bench_scaling.py",
         "bench_solarnetwork.py",
+        "bench_cancellation.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -16,7 +16,7 @@ import httpx
 from _common import TOKEN_FORM, machine, table
 
 from locus_async.simulator import Simulator
-from locus_async.simulator._core import SimRequest
+from locus_async.simulator._http import SimRequest
 
 ONE_MIN = (
     "/v3/components/54369/data",

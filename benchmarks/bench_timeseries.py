@@ -225,7 +225,7 @@ def parsing() -> str:
     sim = Simulator()
     core = sim.core
     token = core._issue(core.accounts["demo-client"], with_refresh=False)["access_token"]
-    from locus_async.simulator._core import SimRequest
+    from locus_async.simulator._http import SimRequest
 
     query = (
         "fields=W_avg,Wh_sum&start=2024-03-01T00:00:00&end=2024-03-05T23:59:00"

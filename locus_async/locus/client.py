@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final, TypeVar, Unpack
 
-from locus_async._core.checks import check_flag
+from locus_async._core.checks import check_flag, check_id
 from locus_async._core.converter import make_converter
 from locus_async._core.http import Request, api_root
 from locus_async._shell.client import ShellClient, ShellOptions, build_session
 from locus_async._shell.limiter import Priority
 from locus_async.errors import InvalidArgumentType, UsageError
 from locus_async.locus._core.decipher import decipher_locus
-from locus_async.locus._core.endpoints import (
-    API_PREFIX,
-)
+from locus_async.locus._core.endpoints import API_PREFIX, DATA_KINDS, data_path
 from locus_async.locus._core.query import (
     DataQuery,
     merge_limits,
@@ -36,6 +34,7 @@ from locus_async.locus.requester import Requester
 from locus_async.locus.resources import ClientsAPI, ComponentsAPI, PartnersAPI, SitesAPI
 from locus_async.locus.timeseries import (
     TimeSeries,
+    fetch_window,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "LocusClient"]
@@ -154,7 +153,10 @@ class LocusClient(ShellClient):
     ) -> TimeSeries:
         """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
         what a backfill fetches, one request through the limiter at ``priority``."""
-        return await self._requester.fetch_window(kind, entity_id, query, window, priority=priority)
+        if kind not in DATA_KINDS:
+            raise UsageError(f"kind must be 'components' or 'sites', not {kind!r}")
+        path = data_path(kind, check_id(entity_id, "entity id"))
+        return await fetch_window(self._session, path, query, window, priority)
 
 
 def auth_from_env(env: Mapping[str, str]) -> TokenProvider:

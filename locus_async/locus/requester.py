@@ -14,14 +14,12 @@ from typing import Any, TypeVar
 
 import anyio
 
-from locus_async._core.checks import check_id
 from locus_async._core.http import Request, Response
 from locus_async._shell.limiter import Limiter, Priority
 from locus_async._shell.session import Session
 from locus_async.errors import UsageError
 from locus_async.locus._core.endpoints import (
     API_PREFIX,
-    DATA_KINDS,
     data_path,
     decoder,
     list_decoder,
@@ -29,7 +27,7 @@ from locus_async.locus._core.endpoints import (
 from locus_async.locus._core.query import DataQuery
 from locus_async.locus._core.windows import Window, plan_windows
 from locus_async.locus.models import BaseField, Granularity
-from locus_async.locus.timeseries import TimeSeries, WindowStream, fetch_series, fetch_window
+from locus_async.locus.timeseries import TimeSeries, WindowStream, fetch_series
 
 __all__ = ["Requester", "check_fields_available"]
 
@@ -150,24 +148,6 @@ class Requester:
             self.windows(query),
             priority=priority,
             before=before,
-        )
-
-    async def fetch_window(
-        self,
-        kind: str,
-        entity_id: int,
-        query: DataQuery,
-        window: Window,
-        *,
-        priority: Priority = Priority.BACKGROUND,
-    ) -> TimeSeries:
-        """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
-        what a backfill fetches, one request through the limiter at ``priority``."""
-        if kind not in DATA_KINDS:
-            raise UsageError(f"kind must be 'components' or 'sites', not {kind!r}")
-        check_id(entity_id, "entity id")
-        return await fetch_window(
-            self._session, data_path(kind, entity_id), query, window, priority
         )
 
     async def fetch_series(

@@ -44,16 +44,6 @@ from locus_async._shell.transport import asgi_transport
 from locus_async.errors import InvalidArgumentType
 from locus_async.locus.client import LocusClient
 from locus_async.simulator._asgi import Faults, SimulatorApp
-from locus_async.simulator._core import (
-    CLIENT_CREDENTIALS_ACCOUNT,
-    DEFAULT_ACCOUNT,
-    LIMITS,
-    Account,
-    SimRequest,
-    SimResponse,
-    SimulatorCore,
-    SimulatorStats,
-)
 from locus_async.simulator._fleet import (
     ClientSpec,
     ComponentSpec,
@@ -62,6 +52,7 @@ from locus_async.simulator._fleet import (
     SiteSpec,
     default_fleet,
 )
+from locus_async.simulator._http import SimRequest, SimResponse, SimulatorStats
 from locus_async.simulator._server import ServedSimulator, serve_forever
 from locus_async.simulator._snstate import (
     SN_DEFAULT_TOKEN,
@@ -70,7 +61,14 @@ from locus_async.simulator._snstate import (
     SnWorld,
     default_world,
 )
-from locus_async.simulator._solarnet import RateRule, SolarNetCore
+from locus_async.simulator.locus import (
+    CLIENT_CREDENTIALS_ACCOUNT,
+    DEFAULT_ACCOUNT,
+    LIMITS,
+    Account,
+    SimulatorCore,
+)
+from locus_async.simulator.solarnet import RateRule, SolarNetCore
 from locus_async.solarnetwork import Snws2Credentials, SolarNetClient
 
 __all__ = [

@@ -26,7 +26,7 @@ import attrs
 
 from locus_async._core.checks import check_number, check_whole
 from locus_async.errors import InvalidArgumentType, UsageError
-from locus_async.simulator._core import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
+from locus_async.simulator._http import SimRequest, SimResponse, SimulatorStats, _ByteBoundedCache
 
 __all__ = ["Backend", "Faults", "SimulatorApp"]
 

@@ -150,15 +150,10 @@ async def test_a_get_cancelled_at_every_await_point_leaks_nothing(kind: str) -> 
 async def test_a_large_data_call_cancelled_at_every_await_point_leaks_nothing() -> None:
     """Five days of 1min data (decoded in a worker thread) cancelled at each await point."""
 
+    window = {"start": datetime(2024, 6, 1), "end": datetime(2024, 6, 5), "tz": "UTC"}
+
     async def call(client: LocusClient) -> object:
-        return await client.components.data(
-            54369,
-            fields=["W_avg", "Wh_sum"],
-            start=datetime(2024, 6, 1),
-            end=datetime(2024, 6, 5),
-            tz="UTC",
-            gran="1min",
-        )
+        return await client.components.data(54369, fields="W_avg,Wh_sum", gran="1min", **window)
 
     phases = await _sweep("local", call, last_phase=True)
     assert (2, 1, 1) in phases

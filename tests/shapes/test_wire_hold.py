@@ -44,13 +44,19 @@ def test_the_hold_is_learnt_from_observed_latency() -> None:
     assert hold.estimate() == WireHold.CEILING
 
 
+async def _held(capacity: int, seconds: float) -> tuple[RecordingClock, LocalLimiter]:
+    """A limiter on a recording clock, one of whose slots was given back with a hold."""
+    clock = RecordingClock()
+    limiter = LocalLimiter(capacity, clock=clock.monotonic, sleep=clock.sleep)
+    async with limiter.slot() as slot:
+        slot.hold_for(seconds)
+    return clock, limiter
+
+
 @pytest.mark.anyio
 async def test_the_next_holder_waits_out_a_hold_to_the_instant() -> None:
     """A slot given back with hold_for(2) at t: the next holder sends at t + 2, not before."""
-    clock = RecordingClock()
-    limiter = LocalLimiter(1, clock=clock.monotonic, sleep=clock.sleep)
-    async with limiter.slot() as slot:
-        slot.hold_for(2.0)
+    clock, limiter = await _held(1, 2.0)
     released = clock.now
     assert limiter.held == 1
     async with limiter.slot():
@@ -62,10 +68,7 @@ async def test_the_next_holder_waits_out_a_hold_to_the_instant() -> None:
 @pytest.mark.anyio
 async def test_a_clean_slot_is_taken_before_a_held_one() -> None:
     """Capacity 2, one slot held: a newcomer takes the clean one at once."""
-    clock = RecordingClock()
-    limiter = LocalLimiter(2, clock=clock.monotonic, sleep=clock.sleep)
-    async with limiter.slot() as slot:
-        slot.hold_for(5.0)
+    clock, limiter = await _held(2, 5.0)
     async with limiter.slot():
         assert clock.slept == []
         async with limiter.slot():  # the second one now must wait out the hold

@@ -20,14 +20,7 @@ PUBLIC_MODULES = [
 SHELL_NAMES = {
     "locus_async._shell.limiter": {"AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority"},
     "locus_async._shell.redis": {"RedisLimiter", "RedisTokenStore"},
-    "locus_async.locus.auth": {
-        "BearerToken",
-        "ClientCredentialsGrant",
-        "PasswordGrant",
-        "RefreshTokenGrant",
-        "TokenProvider",
-        "TokenStore",
-    },
+    "locus_async.locus.auth": set(importlib.import_module("locus_async.locus.auth").__all__),
     "locus_async._shell.retry": {"RetryPolicy", "set_testing", "testing"},
     "locus_async._shell.transport": {"Timeouts"},
     "locus_async._shell.stats": {"ClientStats"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 
@@ -31,8 +31,6 @@ from locus_async.solarnetwork.models import (
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["DatumAuxiliaryAPI", "StaleAggregatesAPI", "StreamsAPI"]
-
-T = TypeVar("T")
 
 
 class DatumAuxiliaryAPI(Resource):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from locus_async.errors import (
     UsageError,
@@ -21,8 +21,6 @@ from locus_async.solarnetwork.models import (
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["EventsAPI"]
-
-T = TypeVar("T")
 
 
 class EventsAPI(Resource):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from locus_async._core.checks import check_id
 from locus_async.errors import (
@@ -26,8 +26,6 @@ from locus_async.solarnetwork.models import (
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["InstructionsAPI"]
-
-T = TypeVar("T")
 
 
 def _instruction_ids(values: object) -> builtins.list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from locus_async._core.checks import check_id
 from locus_async.solarnetwork._core import wire
@@ -21,8 +21,6 @@ from locus_async.solarnetwork.requester import Requester
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["NodeMetadataAPI", "SourceMetadataAPI", "UserMetadataAPI"]
-
-T = TypeVar("T")
 
 
 class _MetadataDocument(Resource):

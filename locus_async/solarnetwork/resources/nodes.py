@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import AsyncIterator, Iterable
-from typing import TypeVar
 
 from locus_async._core.checks import check_id
 from locus_async._core.http import Response
@@ -29,8 +28,6 @@ from locus_async.solarnetwork.models import (
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["NodeCertificate", "NodesAPI"]
-
-T = TypeVar("T")
 
 
 class NodeCertificate:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 
@@ -24,8 +24,6 @@ from locus_async.solarnetwork.models import (
 from locus_async.solarnetwork.resources._base import Resource
 
 __all__ = ["TokensAPI"]
-
-T = TypeVar("T")
 
 
 class TokensAPI(Resource):

@@ -1,0 +1,308 @@
+"""Handlers of the simulated Locus time series: dataavailable, component, site and bulk data,
+the time-range rules, and the ground truth a correct client must return.
+
+Owns: data bodies and the ground truth. Must never: read the real clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from locus_async.simulator._calendar import bucket_starts, format_many, format_ts, parse_local
+from locus_async.simulator._fleet import BULK_FIELDS, Quantity
+from locus_async.simulator._http import SimRequest
+from locus_async.simulator._physics import MINUTES_PER_DAY, epoch_day
+from locus_async.simulator.locus.state import (
+    GRANULARITIES,
+    LIMITS,
+    CoreState,
+    _instant,
+    _Reject,
+    _zone,
+)
+
+
+class DataHandlers(CoreState):
+    """The data endpoints and the ground truth."""
+
+    def _quantities(self, kind: str, ident: int) -> tuple[Quantity, ...]:
+        if kind == "components":
+            return self.fleet.component_quantities(ident)
+        return self.fleet.site_quantities(ident)
+
+    def _sites_dataavailable(
+        self, sid: int, params: dict[str, str], _: SimRequest
+    ) -> dict[str, Any]:
+        return {"baseFields": [q.wire() for q in self._quantities("sites", sid)]}
+
+    def _components_dataavailable(
+        self, cid: int, params: dict[str, str], _: SimRequest
+    ) -> dict[str, Any]:
+        return {"baseFields": [q.wire() for q in self._quantities("components", cid)]}
+
+    def _partners_sites_dataavailable(
+        self, pid: int, params: dict[str, str], _: SimRequest
+    ) -> dict[str, Any]:
+        return {"baseFields": [q.wire() for q in BULK_FIELDS]}
+
+    def _sites_data(self, sid: int, params: dict[str, str], request: SimRequest) -> dict[str, Any]:
+        return {"data": self._data("sites", sid, params, request.path)}
+
+    def _components_data(
+        self, cid: int, params: dict[str, str], request: SimRequest
+    ) -> dict[str, Any]:
+        return {"data": self._data("components", cid, params, request.path)}
+
+    def _common(self, params: dict[str, str]) -> tuple[list[str], ZoneInfo, str]:
+        fields_text = params.get("fields")
+        if not fields_text:
+            raise _Reject(400, "fields is required")
+        gran = params.get("gran")
+        if gran is None:
+            raise _Reject(400, "gran is required")
+        if gran not in GRANULARITIES:
+            raise _Reject(400, f"Invalid gran {gran!r}")
+        tz = _zone(params.get("tz"))
+        return fields_text.split(","), tz, gran
+
+    def _range(self, params: dict[str, str], tz: ZoneInfo) -> tuple[int, int]:
+        try:
+            start = parse_local(params.get("start") or "", tz)
+            end = parse_local(params.get("end") or "", tz)
+        except ValueError:
+            raise _Reject(400, "start and end must be YYYY-MM-DDThh:mm:ss local times") from None
+        if start >= end:
+            raise _Reject(400, "start must be before end")
+        return start, end
+
+    def _data(
+        self, kind: str, ident: int, params: dict[str, str], path: str
+    ) -> list[dict[str, Any]]:
+        fields, tz, gran = self._common(params)
+        offered = {
+            f"{q.base_field}_{a}": q for q in self._quantities(kind, ident) for a in q.aggregations
+        }
+        for name in fields:
+            quantity = offered.get(name)
+            if quantity is None:
+                raise _Reject(400, f"Invalid field {name!r} for this {kind[:-1]}")
+            if gran not in quantity.granularities:
+                raise _Reject(400, f"Granularity {gran!r} is not available for {name!r}")
+        if gran == "latest":
+            if kind != "components":
+                raise _Reject(400, "latest is only available for components")
+            self.stats.data_windows.append((path, None, None, tz.key, gran, ",".join(fields)))
+            return self._latest(ident, fields, tz)
+        start, end = self._range(params, tz)
+        limit = LIMITS[gran]
+        if limit is not None and end - start >= limit.total_seconds():
+            raise _Reject(
+                400, f"Time range too long for {gran}: must be less than {limit.days} days"
+            )
+        self.stats.data_windows.append(
+            (path, params["start"], params["end"], tz.key, gran, ",".join(fields))
+        )
+        return self.rows(kind, ident, fields=fields, start=start, end=end, tz=tz, gran=gran)
+
+    def _minutes_source(self, kind: str, ident: int, base: str) -> Callable[[int], Any]:
+        if kind == "components":
+            return lambda day: self.physics.component_minutes(ident, base, day)
+        return lambda day: self.physics.site_minutes(ident, base, day)
+
+    def _available(self, kind: str, ident: int) -> tuple[int, int]:
+        """Epoch minutes ``[from, until)`` with data: commissioning to now."""
+        if kind == "components":
+            commissioned = self.fleet.components[ident].component.commissioned
+        else:
+            dates = [c.commissioned for c in self.fleet.meters(ident) if c.commissioned]
+            commissioned = min(dates) if dates else None
+        first = epoch_day(commissioned) * MINUTES_PER_DAY if commissioned else 0
+        return first, int(self.clock() // 60)
+
+    def rows(
+        self,
+        kind: str,
+        ident: int,
+        *,
+        fields: list[str],
+        start: int,
+        end: int,
+        tz: ZoneInfo,
+        gran: str,
+    ) -> list[dict[str, Any]]:
+        """Rows for buckets with ``start <= ts < end`` (no limit check: the ground truth)."""
+        starts = bucket_starts(start, end, tz, gran)
+        if not starts:
+            return []
+        if starts[-1] < end:  # no following bucket was found: should not happen
+            raise AssertionError("bucket list has no end")
+        first_ok, until = self._available(kind, ident)
+        plan = [(name, *name.rsplit("_", 1)) for name in fields]
+        sources = {base: self._minutes_source(kind, ident, base) for _, base, _ in plan}
+        out: list[dict[str, Any]] = []
+        physics = self.physics
+        # Sub-daily: slice buckets out of one contiguous minute array per base field.
+        contiguous = gran in ("1min", "5min", "15min", "hourly")
+        span_lo = max(starts[0] // 60, first_ok)
+        span_hi = min(starts[-1] // 60, until)
+        spans = (
+            {base: physics.span(source, span_lo, span_hi) for base, source in sources.items()}
+            if contiguous and span_lo < span_hi
+            else {}
+        )
+        labels = (
+            format_many(starts[:-1], tz) if contiguous else [format_ts(b, tz) for b in starts[:-1]]
+        )
+        one_minute = gran == "1min"
+        if one_minute and span_lo == starts[0] // 60 and span_hi == starts[-1] // 60:
+            # Every minute has data: one value per row, no clipping.
+            columns = [(name, spans[base]) for name, base, _ in plan]
+            for index, label in enumerate(labels):
+                values: dict[str, Any] = {"id": ident, "ts": label}
+                for name, column in columns:
+                    values[name] = column[index]
+                out.append(values)
+            return out
+        for index, label in enumerate(labels):
+            b_start, b_end = starts[index], starts[index + 1]
+            row: dict[str, Any] = {"id": ident, "ts": label}
+            lo = max(b_start // 60, first_ok)
+            hi = min(-(-b_end // 60), until)
+            if lo < hi:
+                for name, base, how in plan:
+                    if one_minute:
+                        row[name] = spans[base][lo - span_lo]
+                        continue
+                    if contiguous:
+                        segment = spans[base][lo - span_lo : hi - span_lo]
+                        if how == "sum":
+                            row[name] = sum(segment)
+                        elif how == "max":
+                            row[name] = max(segment)
+                        elif how == "min":
+                            row[name] = min(segment)
+                        else:
+                            row[name] = sum(segment) / len(segment)
+                        continue
+                    agg = physics.aggregate(sources[base], (kind, ident, base), lo, hi)
+                    if agg is None:
+                        continue
+                    total, high, low, count = agg
+                    row[name] = {"sum": total, "max": high, "min": low}.get(how, total / count)
+            out.append(row)
+        return out
+
+    def _latest(self, ident: int, fields: list[str], tz: ZoneInfo) -> list[dict[str, Any]]:
+        first_ok, until = self._available("components", ident)
+        minute = until - 1
+        row: dict[str, Any] = {"id": ident, "ts": format_ts(minute * 60, tz)}
+        if minute >= first_ok:
+            for name in fields:
+                base = name.rsplit("_", 1)[0]
+                row[name] = self.physics.component_minutes(ident, base, minute // MINUTES_PER_DAY)[
+                    minute % MINUTES_PER_DAY
+                ]
+        return [row]
+
+    def _partners_sites_data(
+        self, pid: int, params: dict[str, str], request: SimRequest
+    ) -> dict[str, Any]:
+        fields, tz, gran = self._common(params)
+        if gran != "monthly":
+            raise _Reject(400, "Bulk data supports monthly granularity only")
+        offered = {f"{q.base_field}_{a}" for q in BULK_FIELDS for a in q.aggregations}
+        for name in fields:
+            if name not in offered:
+                raise _Reject(400, f"Invalid field {name!r} for bulk data")
+        start, end = self._range(params, tz)
+        wall_start = datetime.fromtimestamp(start, tz).replace(tzinfo=None)
+        try:
+            limit = wall_start.replace(year=wall_start.year + 1)
+        except ValueError:  # 29 February
+            limit = wall_start.replace(year=wall_start.year + 1, day=28)
+        if datetime.fromtimestamp(end, tz).replace(tzinfo=None) > limit:
+            raise _Reject(400, "end can be at most 1 year after start for bulk data")
+        self.stats.data_windows.append(
+            (request.path, params["start"], params["end"], tz.key, gran, ",".join(fields))
+        )
+        return {"data": self.bulk_rows(pid, fields, start, end, tz)}
+
+    def bulk_rows(
+        self, pid: int, fields: list[str], start: int, end: int, tz: ZoneInfo
+    ) -> list[dict[str, Any]]:
+        """Monthly rows of every site of the partner that has components."""
+        starts = bucket_starts(start, end, tz, "monthly")
+        out: list[dict[str, Any]] = []
+        for sid in sorted(self._partner_sites(pid)):
+            site = self.fleet.sites[sid][0]
+            if not site.components:
+                continue
+            first_ok, until = self._available("sites", sid)
+            for index in range(len(starts) - 1):
+                lo = max(starts[index] // 60, first_ok)
+                hi = min(starts[index + 1] // 60, until)
+                row: dict[str, Any] = {"id": sid, "ts": format_ts(starts[index], tz)}
+                energy = self._site_sum(sid, "Wh", lo, hi)
+                expected = self._site_sum(sid, "Wh_e", lo, hi)
+                values = {
+                    "Wh_sum": energy,
+                    "Whp_sum": energy,
+                    "Wh_e_sum": expected,
+                    "GHIh_m_sum": self._insolation(sid, lo, hi) if site.geolocated else None,
+                    "EER_avg": energy / expected if energy is not None and expected else None,
+                }
+                for name in fields:
+                    row[name] = values[name]
+                out.append(row)
+        return out
+
+    def _site_sum(self, sid: int, base: str, lo: int, hi: int) -> float | None:
+        agg = self.physics.aggregate(
+            self._minutes_source("sites", sid, base), ("sites", sid, base), lo, hi
+        )
+        return agg[0] if agg is not None else None
+
+    def _insolation(self, sid: int, lo: int, hi: int) -> float | None:
+        agg = self.physics.aggregate(
+            lambda day: self.physics.insolation_minutes(sid, day), ("ghih", sid), lo, hi
+        )
+        return agg[0] if agg is not None else None
+
+    def ground_truth(
+        self,
+        kind: str,
+        ident: int,
+        *,
+        fields: list[str],
+        start: datetime,
+        end: datetime,
+        tz: str,
+        gran: str,
+    ) -> list[dict[str, Any]]:
+        """What a correct client returns for this request, whatever the range limits.
+
+        ``kind`` is ``"components"``, ``"sites"`` or ``"bulk"`` (partner monthly data);
+        ``start``/``end`` naive (wall time in ``tz``) or aware. Rows are
+        ``{"id", "ts": aware datetime in tz, <field>: float or None}``, in time order.
+        """
+        zone = ZoneInfo(tz)
+        lo = _instant(start, zone)
+        hi = _instant(end, zone)
+        if kind == "bulk":
+            raw = self.bulk_rows(ident, fields, lo, hi, zone)
+            raw.sort(key=lambda r: (datetime.fromisoformat(r["ts"]), r["id"]))
+        else:
+            raw = self.rows(kind, ident, fields=fields, start=lo, end=hi, tz=zone, gran=gran)
+        rows = []
+        for item in raw:
+            row: dict[str, Any] = {
+                "id": item["id"],
+                "ts": datetime.fromisoformat(item["ts"]).astimezone(zone),
+            }
+            for name in fields:
+                row[name] = item.get(name)
+            rows.append(row)
+        return rows
