@@ -11,9 +11,7 @@ from typing import Any, Final, TypeVar
 from locus_async._shell.fanout import run_bounded
 from locus_async._shell.limiter import Priority
 from locus_async.errors import InvalidArgumentType, UsageError
-from locus_async.locus._core.endpoints import (
-    API_PREFIX,
-)
+from locus_async.locus._core.endpoints import API_PREFIX, entity_path
 from locus_async.locus._core.query import (
     ALERT_PRIORITIES,
     ALERT_STATUSES,
@@ -105,8 +103,8 @@ class _Resource:
     def __init__(self, requester: Requester) -> None:
         self._requester = requester
 
-    def _path(self, entity_id: object, name: str, suffix: str = "") -> str:
-        return f"/{self.kind}/{check_id(entity_id, name)}{suffix}"
+    def _path(self, entity_id: object, name: str, endpoint: str = "") -> str:
+        return entity_path(self.kind, check_id(entity_id, name), endpoint)
 
 
 class PartnersAPI(_Resource):

@@ -27,9 +27,12 @@ from locus_async.solarnetwork._core import wire
 from locus_async.solarnetwork._core.endpoints import (
     API_PREFIX,
     ASSOCIATE_PATH,
+    DATUM_METADATA,
     DEFAULT_BASE_URL,
     DEFAULT_LOCATION_METADATA_PREFIX,
     INSTRUCTION_STATES,
+    NODES,
+    WHOAMI,
 )
 from locus_async.solarnetwork._core.envelope import (
     decipher_solarnetwork,
@@ -136,7 +139,7 @@ class SolarNetClient(ShellClient):
         self.nodes = NodesAPI(requester)
         self.node_metadata = NodeMetadataAPI(requester)
         self.user_metadata = UserMetadataAPI(requester)
-        self.datum_metadata = SourceMetadataAPI(requester, "/datum/meta", "node_id")
+        self.datum_metadata = SourceMetadataAPI(requester, DATUM_METADATA, "node_id")
         self.location_metadata = SourceMetadataAPI(
             requester, self.location_metadata_prefix, "location_id"
         )
@@ -170,7 +173,7 @@ class SolarNetClient(ShellClient):
 
     async def whoami(self) -> WhoAmI:
         """Who the token is (``GET /whoami``): the cheapest check that signing works."""
-        return await self._requester.call("GET", "/whoami", object_decoder(self._converter, WhoAmI))
+        return await self._requester.call("GET", WHOAMI, object_decoder(self._converter, WhoAmI))
 
     async def associate(
         self, *, username: str, confirmation_key: str, keystore_password: str
@@ -204,7 +207,7 @@ class SolarNetClient(ShellClient):
     ) -> AsyncIterator[tuple[SolarNode, Metadata | None]]:
         """Every node of the account with its metadata: one metadata request per page of
         nodes (not one per node)."""
-        async for page in self._requester.pages("/nodes", SolarNode, [], page_size=page_size):
+        async for page in self._requester.pages(NODES, SolarNode, [], page_size=page_size):
             if not page.results:
                 continue
             ids = [node.id for node in page.results]

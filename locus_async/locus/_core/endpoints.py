@@ -1,6 +1,7 @@
 """Locus v3 endpoints as pure request builders and response envelopes.
 
-Owns: the path of every documented endpoint and the shape of its body. Must never: do I/O.
+Owns: the path of every documented endpoint (``ENDPOINTS``, ``entity_path``,
+``data_path``) and the shape of its body. Must never: do I/O.
 Every list endpoint wraps its items in one key (``components``, ``sites``, ``clients``,
 ``alerts``, ``baseFields``); bodies also carry ``statusCode``, which parsing ignores.
 """
@@ -17,7 +18,15 @@ from locus_async._core.converter import decode_json, structure
 from locus_async._core.http import Response
 from locus_async.locus.models import Alert, BaseField, Client, Component, Site
 
-__all__ = ["API_PREFIX", "DATA_KINDS", "data_path", "decoder", "list_decoder"]
+__all__ = [
+    "API_PREFIX",
+    "DATA_KINDS",
+    "ENDPOINTS",
+    "data_path",
+    "decoder",
+    "entity_path",
+    "list_decoder",
+]
 
 #: Every v3 path starts here (the token endpoint does not).
 API_PREFIX: Final = "/v3"
@@ -26,11 +35,31 @@ API_PREFIX: Final = "/v3"
 DATA_KINDS: Final = ("components", "sites")
 
 
+#: Every documented endpoint below an entity (``""``: the entity itself), by entity kind.
+ENDPOINTS: Final[dict[str, frozenset[str]]] = {
+    "partners": frozenset(
+        {"/sites", "/clients", "/components", "/alerts", "/sites/dataavailable", "/sites/data"}
+    ),
+    "clients": frozenset({"", "/sites", "/components"}),
+    "sites": frozenset(
+        {"", "/components", "/installinfo", "/modelsettings", "/dataavailable", "/alerts", "/data"}
+    ),
+    "components": frozenset({"", "/dataavailable", "/alerts", "/data"}),
+}
+
+
+def entity_path(kind: str, entity_id: int, endpoint: str = "") -> str:
+    """``/{kind}/{id}{endpoint}`` (below ``/v3``) for a documented endpoint only."""
+    if endpoint not in ENDPOINTS.get(kind, ()):
+        raise ValueError(f"no documented endpoint {kind}/{{id}}{endpoint}")
+    return f"/{kind}/{entity_id}{endpoint}"
+
+
 def data_path(kind: str, entity_id: int) -> str:
     """``/v3/{components|sites}/{id}/data``: the one place the data path is spelled."""
     if kind not in DATA_KINDS:
         raise ValueError(f"no time series for {kind!r}")
-    return f"{API_PREFIX}/{kind}/{entity_id}/data"
+    return API_PREFIX + entity_path(kind, entity_id, "/data")
 
 
 T = TypeVar("T")

@@ -15,7 +15,14 @@ from locus_async.errors import (
     UsageError,
 )
 from locus_async.solarnetwork._core import wire
-from locus_async.solarnetwork._core.endpoints import SORTS, STALE_KINDS, segment
+from locus_async.solarnetwork._core.endpoints import (
+    DATUM_AUXILIARY,
+    DATUM_AUXILIARY_MOVE,
+    SORTS,
+    STALE_AGGREGATES,
+    STALE_KINDS,
+    stream_metadata,
+)
 from locus_async.solarnetwork._core.envelope import (
     bool_decoder,
     first_decoder,
@@ -54,9 +61,7 @@ class DatumAuxiliaryAPI(Resource):
         if end is not None:
             params.append(("endDate", wire.utc_instant(end, "end")))
         params += wire.sort_params(sort, SORTS["datum_auxiliary"])
-        return self._requester.items(
-            "/datum/auxiliary", DatumAuxiliary, params, page_size=page_size
-        )
+        return self._requester.items(DATUM_AUXILIARY, DatumAuxiliary, params, page_size=page_size)
 
     async def list(
         self, node_ids: int | Iterable[int], **kwargs: Any
@@ -69,7 +74,7 @@ class DatumAuxiliaryAPI(Resource):
         if "final" not in body or "start" not in body:
             raise UsageError("a datum auxiliary record needs both final and start samples")
         await self._requester.call(
-            "POST", "/datum/auxiliary", success_decoder, json=orjson.dumps(body), retry_safe=True
+            "POST", DATUM_AUXILIARY, success_decoder, json=orjson.dumps(body), retry_safe=True
         )
 
     async def move(
@@ -88,7 +93,7 @@ class DatumAuxiliaryAPI(Resource):
             "to": wire.datum_auxiliary_wire(to, epoch=True),
         }
         return await self._requester.call(
-            "POST", "/datum/auxiliary/move", bool_decoder, json=orjson.dumps(body)
+            "POST", DATUM_AUXILIARY_MOVE, bool_decoder, json=orjson.dumps(body)
         )
 
     def _key_params(
@@ -112,7 +117,7 @@ class DatumAuxiliaryAPI(Resource):
     ) -> DatumAuxiliary:
         return await self._requester.call(
             "GET",
-            "/datum/auxiliary",
+            DATUM_AUXILIARY,
             object_decoder(self._converter, DatumAuxiliary),
             params=self._key_params(type, node_id, created, source_id),
         )
@@ -127,7 +132,7 @@ class DatumAuxiliaryAPI(Resource):
     ) -> None:
         await self._requester.call(
             "DELETE",
-            "/datum/auxiliary",
+            DATUM_AUXILIARY,
             success_decoder,
             params=self._key_params(type, node_id, created, source_id),
         )
@@ -159,9 +164,7 @@ class StaleAggregatesAPI(Resource):
         if end is not None:
             params.append(("endDate", wire.utc_minute(end, "end")))
         params += wire.sort_params(sort, SORTS["stale"])
-        return self._requester.items(
-            "/datum/maint/agg/stale", StaleAggregate, params, page_size=page_size
-        )
+        return self._requester.items(STALE_AGGREGATES, StaleAggregate, params, page_size=page_size)
 
     async def list(
         self, node_ids: int | Iterable[int], **kwargs: Any
@@ -196,7 +199,7 @@ class StaleAggregatesAPI(Resource):
                 ("localEndDate", wire.local_minute(local_end, "local_end")),
             ]
         await self._requester.call(
-            "POST", "/datum/maint/agg/stale", success_decoder, form=form, retry_safe=True
+            "POST", STALE_AGGREGATES, success_decoder, form=form, retry_safe=True
         )
 
 
@@ -221,7 +224,7 @@ class StreamsAPI(Resource):
     async def get(self, stream_id: str) -> StreamMetadata:
         return await self._requester.call(
             "GET",
-            f"/datum/stream/meta/node/{segment(_stream_id(stream_id))}",
+            stream_metadata(_stream_id(stream_id)),
             object_decoder(self._converter, StreamMetadata),
         )
 
@@ -238,7 +241,7 @@ class StreamsAPI(Resource):
             raise UsageError("give node_id, source_id or both")
         return await self._requester.call(
             "PATCH",
-            f"/datum/stream/meta/node/{segment(_stream_id(stream_id))}",
+            stream_metadata(_stream_id(stream_id)),
             object_decoder(self._converter, StreamMetadataIds),
             params=params,
             retry_safe=True,
@@ -268,7 +271,7 @@ class StreamsAPI(Resource):
             raise UsageError("nothing to update")
         return await self._requester.call(
             "POST",
-            f"/datum/stream/meta/node/{segment(_stream_id(stream_id))}",
+            stream_metadata(_stream_id(stream_id)),
             first_decoder(self._converter, StreamMetadata),
             form=form,
             retry_safe=True,

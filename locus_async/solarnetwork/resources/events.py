@@ -11,6 +11,7 @@ from locus_async.errors import (
     UsageError,
 )
 from locus_async.solarnetwork._core import wire
+from locus_async.solarnetwork._core.endpoints import USER_EVENTS
 from locus_async.solarnetwork._core.envelope import (
     list_decoder,
 )
@@ -62,7 +63,7 @@ class EventsAPI(Resource):
         while True:
             batch = await self._requester.call(
                 "GET",
-                "/user/events",
+                USER_EVENTS,
                 decode,
                 params=[*params, ("max", str(page_size)), ("offset", str(offset))],
             )

@@ -14,7 +14,16 @@ from locus_async.errors import (
     UsageError,
 )
 from locus_async.solarnetwork._core import wire
-from locus_async.solarnetwork._core.endpoints import INSTRUCTION_STATES
+from locus_async.solarnetwork._core.endpoints import (
+    INSTRUCTION_ADD,
+    INSTRUCTION_EXEC,
+    INSTRUCTION_STATES,
+    INSTRUCTION_UPDATE_STATE,
+    INSTRUCTION_VIEW,
+    INSTRUCTIONS,
+    INSTRUCTIONS_ACTIVE,
+    INSTRUCTIONS_PENDING,
+)
 from locus_async.solarnetwork._core.envelope import (
     list_decoder,
     object_decoder,
@@ -72,7 +81,7 @@ class InstructionsAPI(Resource):
         (aware datetime) defers execution on the node."""
         body = self._body(node_ids, topic, params, execution_date, encoding)
         return await self._requester.call(
-            "POST", "/instr/add", list_decoder(self._converter, Instruction), **body
+            "POST", INSTRUCTION_ADD, list_decoder(self._converter, Instruction), **body
         )
 
     async def exec(
@@ -101,7 +110,7 @@ class InstructionsAPI(Resource):
         body = self._body(node_ids, topic, params, execution_date, encoding)
         return await self._requester.call(
             "POST",
-            "/instr/exec",
+            INSTRUCTION_EXEC,
             list_decoder(self._converter, Instruction),
             params=[("resultMaxWait", str(result_max_wait))],
             server_wait=float(result_max_wait),
@@ -128,7 +137,7 @@ class InstructionsAPI(Resource):
         if end is not None:
             params.append(("endDate", wire.utc_minute(end, "end")))
         return await self._requester.call(
-            "GET", "/instr", list_decoder(self._converter, Instruction), params=params
+            "GET", INSTRUCTIONS, list_decoder(self._converter, Instruction), params=params
         )
 
     @staticmethod
@@ -145,7 +154,7 @@ class InstructionsAPI(Resource):
         ident = check_id(instruction_id, "instruction_id")
         return await self._requester.call(
             "GET",
-            "/instr/view",
+            INSTRUCTION_VIEW,
             object_decoder(self._converter, Instruction),
             params=[("id", str(ident))],
         )
@@ -154,7 +163,7 @@ class InstructionsAPI(Resource):
         ids = _instruction_ids(instruction_ids)
         return await self._requester.call(
             "GET",
-            "/instr/view",
+            INSTRUCTION_VIEW,
             list_decoder(self._converter, Instruction),
             params=[("ids", ",".join(map(str, ids)))],
         )
@@ -163,7 +172,7 @@ class InstructionsAPI(Resource):
         """Queued instructions (at most 2,000; use ``list(states='Queued')`` for all)."""
         return await self._requester.call(
             "GET",
-            "/instr/viewActive",
+            INSTRUCTIONS_ACTIVE,
             list_decoder(self._converter, Instruction),
             params=wire.node_params(node_ids),
         )
@@ -172,7 +181,7 @@ class InstructionsAPI(Resource):
         """Queued, Received or Executing instructions (at most 2,000)."""
         return await self._requester.call(
             "GET",
-            "/instr/viewPending",
+            INSTRUCTIONS_PENDING,
             list_decoder(self._converter, Instruction),
             params=wire.node_params(node_ids),
         )
@@ -185,7 +194,7 @@ class InstructionsAPI(Resource):
         field = ("id", str(ids[0])) if len(ids) == 1 else ("ids", ",".join(map(str, ids)))
         await self._requester.call(
             "POST",
-            "/instr/updateState",
+            INSTRUCTION_UPDATE_STATE,
             success_decoder,
             form=[field, ("state", name)],
             retry_safe=True,

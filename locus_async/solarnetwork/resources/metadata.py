@@ -8,7 +8,12 @@ from typing import Any, Final
 
 from locus_async._core.checks import check_id
 from locus_async.solarnetwork._core import wire
-from locus_async.solarnetwork._core.endpoints import SORTS
+from locus_async.solarnetwork._core.endpoints import (
+    NODE_METADATA,
+    SORTS,
+    USER_METADATA,
+    node_metadata,
+)
 from locus_async.solarnetwork._core.envelope import (
     first_decoder,
     success_decoder,
@@ -57,7 +62,7 @@ class NodeMetadataAPI(_MetadataDocument):
 
     @staticmethod
     def _where(node_id: int) -> tuple[str, builtins.list[wire.Param]]:
-        return f"/nodes/meta/{check_id(node_id, 'node_id')}", []
+        return node_metadata(check_id(node_id, "node_id")), []
 
     def iter(
         self,
@@ -76,7 +81,7 @@ class NodeMetadataAPI(_MetadataDocument):
             parse_filter(metadata_filter)
             params.append(("metadataFilter", metadata_filter))
         params += wire.sort_params(sort, SORTS["node_metadata"])
-        return self._requester.items("/nodes/meta", Metadata, params, page_size=page_size)
+        return self._requester.items(NODE_METADATA, Metadata, params, page_size=page_size)
 
     async def list(
         self,
@@ -107,11 +112,11 @@ class NodeMetadataAPI(_MetadataDocument):
 class UserMetadataAPI(_MetadataDocument):
     """``/users/meta``: the token's user's metadata document."""
 
-    _WHERE: Final[tuple[str, builtins.list[wire.Param]]] = ("/users/meta", [])
+    _WHERE: Final[tuple[str, builtins.list[wire.Param]]] = (USER_METADATA, [])
 
     async def get(self) -> Metadata | None:
         return await self._requester.call(
-            "GET", "/users/meta", first_decoder(self._converter, Metadata)
+            "GET", USER_METADATA, first_decoder(self._converter, Metadata)
         )
 
     async def add(self, document: MetadataDocument) -> None:

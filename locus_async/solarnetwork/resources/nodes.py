@@ -14,6 +14,12 @@ from locus_async.errors import (
     UsageError,
 )
 from locus_async.solarnetwork._core import wire
+from locus_async.solarnetwork._core.endpoints import (
+    NODES,
+    NODES_ARCHIVED,
+    NODES_CREATE_CERT,
+    node_certificate,
+)
 from locus_async.solarnetwork._core.envelope import (
     list_decoder,
     object_decoder,
@@ -48,7 +54,7 @@ class NodesAPI(Resource):
 
     def iter(self, *, page_size: int = 100) -> AsyncIterator[SolarNode]:
         """Every node of the account, page by page."""
-        return self._requester.items("/nodes", SolarNode, [], page_size=page_size)
+        return self._requester.items(NODES, SolarNode, [], page_size=page_size)
 
     async def list(self, *, page_size: int = 100) -> builtins.list[SolarNode]:
         return [node async for node in self.iter(page_size=page_size)]
@@ -57,14 +63,14 @@ class NodesAPI(Resource):
         """One page, with ``total_results``."""
         return await self._requester.call(
             "GET",
-            "/nodes",
+            NODES,
             page_decoder(self._converter, SolarNode),
             params=wire.page_params(page_size, offset, count=True),
         )
 
     async def archived(self) -> builtins.list[SolarNode]:
         return await self._requester.call(
-            "GET", "/nodes/archived", list_decoder(self._converter, SolarNode)
+            "GET", NODES_ARCHIVED, list_decoder(self._converter, SolarNode)
         )
 
     async def set_archived(self, node_ids: int | Iterable[int], archived: bool = True) -> None:
@@ -74,7 +80,7 @@ class NodesAPI(Resource):
         ids = wire.id_list(node_ids, "node_ids")
         await self._requester.call(
             "POST",
-            "/nodes/archived",
+            NODES_ARCHIVED,
             success_decoder,
             form=[("nodeIds", ",".join(map(str, ids))), ("archived", str(archived).lower())],
             retry_safe=True,
@@ -92,7 +98,7 @@ class NodesAPI(Resource):
             raise UsageError("keystore_password must be a non-empty string")
         return await self._requester.call(
             "POST",
-            "/nodes/create-cert",
+            NODES_CREATE_CERT,
             object_decoder(self._converter, NodeCertificateInfo),
             form=[
                 ("timeZone", zone),
@@ -115,7 +121,7 @@ class NodesAPI(Resource):
 
         return await self._requester.call(
             "GET",
-            f"/nodes/cert/{ident}",
+            node_certificate(ident),
             decode,
             accept="application/x-pkcs12, application/octet-stream, application/json",
         )

@@ -12,7 +12,15 @@ from locus_async.errors import (
     InvalidArgumentType,
     UsageError,
 )
-from locus_async.solarnetwork._core.endpoints import TOKEN_STATUSES, TOKEN_TYPES
+from locus_async.solarnetwork._core.endpoints import (
+    TOKEN_INFO,
+    TOKEN_POLICY,
+    TOKEN_STATUS,
+    TOKEN_STATUSES,
+    TOKEN_TYPES,
+    TOKENS,
+    token_generate,
+)
 from locus_async.solarnetwork._core.envelope import (
     list_decoder,
     object_decoder,
@@ -31,7 +39,7 @@ class TokensAPI(Resource):
 
     async def list(self) -> builtins.list[SecurityToken]:
         return await self._requester.call(
-            "GET", "/user/auth-tokens", list_decoder(self._converter, SecurityToken)
+            "GET", TOKENS, list_decoder(self._converter, SecurityToken)
         )
 
     async def generate(
@@ -47,7 +55,7 @@ class TokensAPI(Resource):
         form = [(k, v) for k, v in (("name", name), ("description", description)) if v is not None]
         return await self._requester.call(
             "POST",
-            f"/user/auth-tokens/generate/{type}",
+            token_generate(type),
             object_decoder(self._converter, SecurityToken),
             form=form,
             sensitive=True,
@@ -64,16 +72,14 @@ class TokensAPI(Resource):
     ) -> None:
         form = [("tokenId", self._token(token_id))]
         form += [(k, v) for k, v in (("name", name), ("description", description)) if v is not None]
-        await self._requester.call(
-            "POST", "/user/auth-tokens/info", success_decoder, form=form, retry_safe=True
-        )
+        await self._requester.call("POST", TOKEN_INFO, success_decoder, form=form, retry_safe=True)
 
     async def set_status(self, token_id: str, status: Literal["Active", "Disabled"]) -> None:
         if status not in TOKEN_STATUSES:
             raise UsageError(f"status must be Active or Disabled, got {status!r}")
         await self._requester.call(
             "POST",
-            "/user/auth-tokens/status",
+            TOKEN_STATUS,
             success_decoder,
             form=[("tokenId", self._token(token_id)), ("status", status)],
             retry_safe=True,
@@ -82,7 +88,7 @@ class TokensAPI(Resource):
     async def delete(self, token_id: str) -> None:
         await self._requester.call(
             "DELETE",
-            "/user/auth-tokens",
+            TOKENS,
             success_decoder,
             params=[("tokenId", self._token(token_id))],
         )
@@ -100,7 +106,7 @@ class TokensAPI(Resource):
         """Merge ``policy`` into the token's (lists are unioned); returns the token."""
         return await self._requester.call(
             "PATCH",
-            "/user/auth-tokens/policy",
+            TOKEN_POLICY,
             object_decoder(self._converter, SecurityToken),
             params=[("tokenId", self._token(token_id))],
             json=self._policy(policy),
@@ -111,7 +117,7 @@ class TokensAPI(Resource):
         """Replace the token's policy with ``policy``; returns the token."""
         return await self._requester.call(
             "PUT",
-            "/user/auth-tokens/policy",
+            TOKEN_POLICY,
             object_decoder(self._converter, SecurityToken),
             params=[("tokenId", self._token(token_id))],
             json=self._policy(policy),
