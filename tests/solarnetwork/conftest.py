@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from locus_async.simulator import SolarNetSimulator
 from locus_async.solarnetwork import SolarNetClient
@@ -27,7 +26,7 @@ def sn_sim(sn_clock: FakeClock) -> SolarNetSimulator:
     return SolarNetSimulator(clock=sn_clock.time, sleep=sn_clock.sleep, extra_nodes=0)
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def sn(sn_sim: SolarNetSimulator, sn_clock: FakeClock) -> AsyncIterator[SolarNetClient]:
     async with sn_sim.client(strict=True, clock=sn_clock.monotonic, sleep=sn_clock.sleep) as client:
         yield client

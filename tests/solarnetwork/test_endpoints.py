@@ -15,7 +15,7 @@ from locus_async.errors import NotFound, PermissionDenied, UsageError, Validatio
 from locus_async.simulator import SolarNetSimulator
 from locus_async.solarnetwork import DatumAuxiliary, Metadata, SolarNetClient
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(autouse=True)

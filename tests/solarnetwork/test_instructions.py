@@ -17,7 +17,7 @@ from locus_async.simulator import SolarNetSimulator
 from locus_async.solarnetwork import SolarNetClient
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 
 async def test_states_advance_with_the_node(

@@ -9,7 +9,7 @@ from locus_async.errors import ResponseDecodeError
 from locus_async.simulator import SolarNetSimulator
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 EXPECTED_NODES = [177, 178, 179, *range(1000, 1250)]
 

@@ -12,7 +12,7 @@ from locus_async.errors import RateLimited
 from locus_async.simulator import RateRule, SolarNetSimulator
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 
 class RecordingClock(FakeClock):

@@ -27,7 +27,7 @@ async def _snapshot(sim: SolarNetSimulator) -> list[object]:
         ]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_reads_under_faults_equal_reads_without(sn_clock: FakeClock) -> None:
     """Reads through seeded faults equal the same reads without faults."""
     calm = SolarNetSimulator(clock=sn_clock.time, extra_nodes=30, events=12)
@@ -42,7 +42,7 @@ async def test_reads_under_faults_equal_reads_without(sn_clock: FakeClock) -> No
     assert stormy.stats.counters["auth_rejected"] == 0  # every retry was signed afresh
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_instructions_are_never_queued_twice(sn_clock: FakeClock) -> None:
     """Under faults an instruction is queued at most once, never twice."""
     faults = Faults(seed=5, server_errors=0.25, drops=0.25, rate_limits=0.2)
@@ -64,7 +64,7 @@ async def test_instructions_are_never_queued_twice(sn_clock: FakeClock) -> None:
     assert sim.stats.faults["rate_limits"] > 0
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_no_secret_in_logs_or_errors(
     sn_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:

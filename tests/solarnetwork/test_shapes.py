@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
 import respx
 
 from locus_async.errors import ServerError, TransportError, ValidationFailed
@@ -24,7 +23,7 @@ from locus_async.solarnetwork import (
     snws2_authorization,
 )
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 BASE = "https://data.solarnetwork.net"
 PREFIX = "/solaruser/api/v1/sec"
@@ -54,7 +53,7 @@ def verify(request: httpx.Request) -> str:
     return ";".join(names)
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def api() -> AsyncIterator[tuple[SolarNetClient, respx.MockRouter]]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         async with SolarNetClient(credentials=CREDS, wall=lambda: NOW, strict=True) as client:

@@ -18,7 +18,7 @@ from locus_async.simulator import SolarNetSimulator
 from locus_async.solarnetwork import http_date, signing_key, snws2_authorization, string_to_sign
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 TOKEN, SECRET = "demo-sn-token", "demo-sn-secret"
 PREFIX = "/solaruser/api/v1/sec"
