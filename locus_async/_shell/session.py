@@ -206,7 +206,8 @@ class Session:
 
         async def attempt(log: AttemptLog) -> None:
             async with self.limiter.slot() as slot:
-                await self._drive(authenticator.auth_flow(probe, self), slot, log, stop=True)
+                flow = authenticator.auth_flow(probe, self)
+                await self._drive(flow, probe, slot, log, stop=True)
 
         await self._retrying(probe, attempt)
 
@@ -273,7 +274,7 @@ class Session:
                 flow = self.authenticator.auth_flow(request, self)
             else:
                 flow = _plain(request)
-            response = await self._drive(flow, slot, log)
+            response = await self._drive(flow, request, slot, log)
         if response is None:  # pragma: no cover - a flow must yield the request
             raise AssertionError("the auth flow sent nothing")
         if response.status_code != 429:
@@ -286,19 +287,20 @@ class Session:
         return response
 
     async def _drive(
-        self, flow: AuthFlow, slot: Slot, log: AttemptLog, *, stop: bool = False
+        self, flow: AuthFlow, request: Request, slot: Slot, log: AttemptLog, *, stop: bool = False
     ) -> Response | None:
         """Send every request ``flow`` yields inside ``slot`` and return the last answer to
-        the caller's own request; with ``stop``, end (unsent) once the flow yields it. The
-        flow is always closed, shielded: whatever it holds is given back even when the
-        caller is cancelled."""
+        the caller's own ``request`` (yielded as it is, or with credentials: ``authenticate``
+        set; anything else it yields is a token grant); with ``stop``, end (unsent) once the
+        flow yields it. The flow is always closed, shielded: whatever it holds is given back
+        even when the caller is cancelled."""
         limiter = self.limiter
         response: Response | None = None
         try:
             try:
                 outgoing = await flow.__anext__()
                 while True:
-                    if outgoing.authenticate:  # the caller's own request, not a grant
+                    if outgoing is request or outgoing.authenticate:  # the caller's, not a grant
                         if stop:
                             break
                         log.sent = True

@@ -306,6 +306,22 @@ async def test_associate_is_unsigned_and_outside_the_api_prefix(
     assert request.content == b"username=me%40example.com&confirmationKey=ck&keystorePassword=pw"
 
 
+async def test_an_unsigned_post_is_not_resent_after_a_server_error(
+    api: tuple[SolarNetClient, respx.MockRouter],
+) -> None:
+    """associate (unsigned, accepted once) meets a 503: it reached the server, so it is
+    not sent again; the error is the caller's to handle."""
+    client, router = api
+    route = router.post("/solaruser/associate.json").mock(
+        return_value=httpx.Response(503, json={"success": False, "message": "busy"})
+    )
+    with pytest.raises(ServerError):
+        await client.associate(
+            username="me@example.com", confirmation_key="ck", keystore_password="pw"
+        )
+    assert route.call_count == 1
+
+
 async def test_certificate_download(api: tuple[SolarNetClient, respx.MockRouter]) -> None:
     """A certificate download returns its bytes and the file name."""
     client, router = api
