@@ -367,7 +367,9 @@ class Backfill:
 
     async def run(self) -> BackfillResult:
         """Authenticate, list the entities, then lock ``out`` and fetch what is missing.
-        Nothing is created in ``out`` before the first two succeeded."""
+        Nothing is created in ``out`` before the first two succeeded; a new ``out`` is
+        created only once a first window came back (a caller's own bearer token cannot be
+        checked any other way)."""
         if self.spec.format == "parquet":
             try:
                 import pyarrow.parquet  # noqa: F401
@@ -391,9 +393,17 @@ class Backfill:
         if not entities:
             raise UsageError(f"nothing to backfill: {self._empty_reason()}")
         tasks = self._plan(entities)
+        fetched: dict[_Task, TimeSeries] = {}
+        if tasks and not self.out.exists():
+            try:
+                fetched[tasks[0]] = await self._fetch(tasks[0])
+            except AuthenticationError:
+                raise
+            except LocusError:
+                pass  # the run fetches that window again, and records it if it fails
         with self._dir.lock():
             await anyio.to_thread.run_sync(self._prepare_directory, tasks)
-            return await self._run_locked(entities, tasks, before, started)
+            return await self._run_locked(entities, tasks, before, started, fetched)
 
     def _empty_reason(self) -> str:
         spec = self.spec
@@ -409,6 +419,7 @@ class Backfill:
         tasks: Sequence[_Task],
         before: tuple[int, int, int, int, float],
         started: float,
+        fetched: dict[_Task, TimeSeries],
     ) -> BackfillResult:
         stats = self.client.stats
         existing = {p.name for p in self._data_files()}
@@ -432,7 +443,7 @@ class Backfill:
         async def worker(scope: anyio.CancelScope) -> None:
             for task in queue:
                 try:
-                    series = await self._fetch(task)
+                    series = fetched.pop(task) if task in fetched else await self._fetch(task)
                     await anyio.to_thread.run_sync(self._write, task, series)
                 except AuthenticationError as exc:
                     auth_failure.append(exc)

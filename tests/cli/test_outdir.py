@@ -286,6 +286,32 @@ def test_nothing_is_created_when_authentication_fails(tmp_path: Path) -> None:
     assert sim.stats.data_windows == []
 
 
+def test_nothing_is_created_when_a_static_bearer_token_is_refused(tmp_path: Path) -> None:
+    """A caller's own (wrong) bearer token can only be checked by a request: the first
+    window is fetched before --out is made, so a 401 leaves nothing behind, exit 3."""
+    sim = Simulator(accounts=[ACCOUNT])
+    out = tmp_path / "out"
+    env = {"LOCUS_ACCESS_TOKEN": "not-a-token-of-this-server", "LOCUS_BASE_URL": "http://localhost"}
+    code, _, err = _run([*BACKFILL, "--out", str(out)], sim, env=env)
+    assert code == 3
+    _one_error_line(err)
+    assert not out.exists()
+    assert "not-a-token-of-this-server" not in err
+
+
+def test_the_first_window_fetched_before_out_exists_is_kept(
+    cli_sim: Simulator, tmp_path: Path
+) -> None:
+    """The window fetched to prove the credentials is written, not fetched twice."""
+    out = tmp_path / "out"
+    code, stdout, _ = _run([*BACKFILL, "--out", str(out), "--json"], cli_sim)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["windows_written"] == summary["windows_total"] == 4
+    assert len(cli_sim.stats.data_windows) == 4  # one request per window, none twice
+    assert _dataset(out) == _truth(cli_sim)
+
+
 def test_nothing_is_created_when_no_component_matches(cli_sim: Simulator, tmp_path: Path) -> None:
     """A site whose components are all filtered out: exit 2 saying so, and no --out."""
     out = tmp_path / "out"
