@@ -107,6 +107,17 @@ class OutputDir:
 
     def check(self) -> None:
         """Refuse, before any request, a path that cannot become our output directory."""
+        try:
+            self._check()
+        except (OSError, ValueError) as exc:  # too long, a NUL byte, a dangling mount...
+            if isinstance(exc, UsageError):
+                raise
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(
+                f"{self._label} {str(self.path)[:200]!r} cannot be used ({reason})"
+            ) from None
+
+    def _check(self) -> None:
         path = self.path
         if path.exists() and not path.is_dir():
             raise UsageError(f"{self._label} {str(path)!r} is a file, not a directory")

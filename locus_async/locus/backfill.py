@@ -393,14 +393,14 @@ class Backfill:
         if not entities:
             raise UsageError(f"nothing to backfill: {self._empty_reason()}")
         tasks = self._plan(entities)
-        fetched: dict[_Task, TimeSeries] = {}
+        fetched: dict[_Task, TimeSeries | LocusError] = {}
         if tasks and not self.out.exists():
             try:
                 fetched[tasks[0]] = await self._fetch(tasks[0])
             except AuthenticationError:
                 raise
-            except LocusError:
-                pass  # the run fetches that window again, and records it if it fails
+            except LocusError as exc:  # recorded by the run as that window's failure
+                fetched[tasks[0]] = exc
         with self._dir.lock():
             await anyio.to_thread.run_sync(self._prepare_directory, tasks)
             return await self._run_locked(entities, tasks, before, started, fetched)
@@ -419,7 +419,7 @@ class Backfill:
         tasks: Sequence[_Task],
         before: tuple[int, int, int, int, float],
         started: float,
-        fetched: dict[_Task, TimeSeries],
+        fetched: dict[_Task, TimeSeries | LocusError],
     ) -> BackfillResult:
         stats = self.client.stats
         existing = {p.name for p in self._data_files()}
@@ -443,7 +443,9 @@ class Backfill:
         async def worker(scope: anyio.CancelScope) -> None:
             for task in queue:
                 try:
-                    series = fetched.pop(task) if task in fetched else await self._fetch(task)
+                    series = await self._fetch(task) if task not in fetched else fetched.pop(task)
+                    if isinstance(series, LocusError):
+                        raise series
                     await anyio.to_thread.run_sync(self._write, task, series)
                 except AuthenticationError as exc:
                     auth_failure.append(exc)

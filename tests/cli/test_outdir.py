@@ -312,6 +312,21 @@ def test_the_first_window_fetched_before_out_exists_is_kept(
     assert _dataset(out) == _truth(cli_sim)
 
 
+def test_a_first_window_that_fails_is_not_fetched_twice(tmp_path: Path) -> None:
+    """On a new --out the first window proves the credentials; if it fails for another
+    reason it is recorded as that window's failure, not fetched (and retried) again."""
+    sim = Simulator(
+        accounts=[ACCOUNT], faults=Faults(server_errors=1.0, paths=("/v3/components/54369/",))
+    )
+    out = tmp_path / "out"
+    code, stdout, _ = _run([*BACKFILL, "--out", str(out), "--json"], sim)
+    assert code == 4
+    summary = json.loads(stdout)
+    assert summary["windows_failed"] == 2
+    # 1 token grant, 54370's 2 windows, and 54369's 2 windows x 6 attempts each
+    assert summary["requests"] == 1 + 2 + 2 * 6
+
+
 def test_nothing_is_created_when_no_component_matches(cli_sim: Simulator, tmp_path: Path) -> None:
     """A site whose components are all filtered out: exit 2 saying so, and no --out."""
     out = tmp_path / "out"

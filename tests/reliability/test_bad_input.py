@@ -903,6 +903,8 @@ CLI_CASES = [
     (["simulate", "--latency", "nan"], "0 or more"),
     (["simulate", "--token-lifetime", "0"], "must be more than 0"),
     (["demo", "--latency", "inf"], "0 or more"),
+    (["demo", "--out", ""], "it is empty"),
+    ([*BACKFILL_ARGS, "--out", "/" + "x" * 5000], "cannot be used (File name too long)"),
     (["backfill", "--fields", "W_avg", "--tz", "UTC", "--gran", "5min"], "required: --out"),
     (
         [
