@@ -12,8 +12,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_missing_interpreters = True
 
 
-#: Branch coverage the suite must keep (measured: 92% from a clean clone on 2026-12-02; the floor leaves room
-#: for the processes the CLI tests start, which are not measured).
+#: Branch coverage the suite must keep (measured: 92% from a clean clone on 2026-12-02; the
+#: floor leaves room for the processes the CLI tests start, which are not measured).
 COVERAGE_FLOOR = 90
 
 
