@@ -38,7 +38,7 @@ def check_number(value: object, name: str, *, minimum: float = 0.0, above: bool 
 def check_whole(value: object, name: str, *, minimum: int = 1) -> int:
     """A whole number ``>= minimum``; bools and floats are refused."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentType(f"{name} must be a whole number, not {type(value).__name__}")
+        raise InvalidArgumentType(f"{name} must be an int, not {type(value).__name__}")
     if value < minimum:
         raise UsageError(f"{name} must be at least {minimum}, got {value}")
     return value

@@ -33,7 +33,8 @@ from typing import Protocol, runtime_checkable
 import anyio
 import anyio.lowlevel
 
-from locus_async.errors import InvalidArgumentType, UsageError
+from locus_async._core.checks import check_whole
+from locus_async.errors import UsageError
 
 __all__ = ["AdaptiveLimiter", "Limiter", "LocalLimiter", "Priority", "Slot"]
 
@@ -112,14 +113,6 @@ class _Waiter:
         self.granted = False
 
 
-def check_capacity(value: object, name: str = "max_concurrency") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentType(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise UsageError(f"{name} must be at least 1, got {value}")
-    return value
-
-
 class LocalLimiter:
     """An in-process limiter for one credential. Share one instance between clients that
     share a credential; use ``RedisLimiter`` when processes share it."""
@@ -131,7 +124,7 @@ class LocalLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self._capacity = check_capacity(capacity)
+        self._capacity = check_whole(capacity, "max_concurrency")
         self._in_use = 0
         self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
         self._paused_until = 0.0
@@ -164,7 +157,7 @@ class LocalLimiter:
 
     def set_capacity(self, capacity: int) -> None:
         """Change the allowance; waiters are admitted at once if it grew."""
-        self._capacity = check_capacity(capacity, "capacity")
+        self._capacity = check_whole(capacity, "capacity")
         while self._in_use < self._capacity and self._hand_off():
             self._in_use += 1
 
@@ -276,12 +269,12 @@ class AdaptiveLimiter(LocalLimiter):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self.ceiling = check_capacity(ceiling, "ceiling")
-        start = check_capacity(initial, "initial")
+        self.ceiling = check_whole(ceiling, "ceiling")
+        start = check_whole(initial, "initial")
         if start > self.ceiling:
             raise UsageError("initial must not exceed ceiling")
         super().__init__(start, clock=clock, sleep=sleep)
-        self.probe_after = check_capacity(probe_after, "probe_after")
+        self.probe_after = check_whole(probe_after, "probe_after")
         self._limit = float(start)
         self._too_high: int | None = None  # the smallest limit that met a 429
         self._calm = 0  # saturated successes since the last 429

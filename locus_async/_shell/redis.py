@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from locus_async._core.checks import check_number
+from locus_async._core.checks import check_number, check_whole
 from locus_async._core.http import check_port
-from locus_async._shell.limiter import LocalLimiter, Priority, Slot, check_capacity
+from locus_async._shell.limiter import LocalLimiter, Priority, Slot
 from locus_async.errors import InvalidArgumentType, UsageError
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class RedisLimiter:
         check_number(poll, "poll", above=True)
         if not callable(sleep):
             raise InvalidArgumentType(f"sleep must be callable, not {type(sleep).__name__}")
-        self._capacity = check_capacity(capacity, "capacity")
+        self._capacity = check_whole(capacity, "capacity")
         self._redis = client if client is not None else _connect(url)
         self._owns_client = client is None
         self.key = key

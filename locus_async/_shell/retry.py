@@ -16,9 +16,9 @@ from typing import Any
 import attrs
 import tenacity
 
-from locus_async._core.checks import check_number
+from locus_async._core.checks import check_number, check_whole
 from locus_async._core.retrying import backoff, rate_limit_pause
-from locus_async.errors import APIError, RateLimited, UsageError
+from locus_async.errors import APIError, RateLimited
 
 __all__ = ["RetryPolicy", "is_testing", "set_testing", "testing"]
 
@@ -47,14 +47,11 @@ def testing() -> Iterator[None]:
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise UsageError(f"RetryPolicy.{attribute.name} must be a non-negative number")
     check_number(value, f"RetryPolicy.{attribute.name}")
 
 
 def _count(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"RetryPolicy.{attribute.name} must be a whole number, at least 1")
+    check_whole(value, f"RetryPolicy.{attribute.name}")
 
 
 @attrs.frozen

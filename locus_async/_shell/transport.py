@@ -9,6 +9,7 @@ Swapping httpx for another HTTP library is a change to this file only.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ import anyio
 import attrs
 import httpx
 
-from locus_async._core.checks import check_number
+from locus_async._core.checks import check_whole
 from locus_async._core.http import MAX_URL_LENGTH, Request, Response
 from locus_async._version import __version__
 from locus_async.errors import (
@@ -61,9 +62,12 @@ class Timeouts:
     def __attrs_post_init__(self) -> None:
         for name in ("connect", "read", "write", "pool", "total"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value < math.inf
+            ):
                 raise UsageError(f"Timeouts.{name} must be a positive number of seconds")
-            check_number(value, f"Timeouts.{name}", above=True)
 
 
 def asgi_transport(app: Any) -> httpx.AsyncBaseTransport:
@@ -96,9 +100,9 @@ class Transport:
             )
         self.base_url = base_url
         self.timeouts = timeouts or Timeouts()
-        self.max_response_bytes = _check_size(max_response_bytes, "max_response_bytes")
-        self.max_request_bytes = _check_size(max_request_bytes, "max_request_bytes")
-        max_connections = _check_size(max_connections, "max_connections")
+        self.max_response_bytes = check_whole(max_response_bytes, "max_response_bytes")
+        self.max_request_bytes = check_whole(max_request_bytes, "max_request_bytes")
+        max_connections = check_whole(max_connections, "max_connections")
         verify = _check_verify(verify)
         headers = _check_headers(headers)
         try:
@@ -231,14 +235,6 @@ class Transport:
                 content=b"".join(chunks),
                 request=request,
             )
-
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentType(f"{name} must be a whole number, not {type(value).__name__}")
-    if value < 1:
-        raise UsageError(f"{name} must be at least 1, got {value}")
-    return value
 
 
 def _check_verify(value: object) -> ssl.SSLContext | bool:

@@ -16,6 +16,10 @@ from typing import Any, TextIO
 
 import attrs
 
+from locus_async._core.checks import check_number
+from locus_async._core.http import check_port
+from locus_async.errors import UsageError
+
 __all__ = [
     "EXIT_AUTH",
     "EXIT_ERROR",
@@ -28,6 +32,7 @@ __all__ = [
     "Parser",
     "Runner",
     "add_repeatable",
+    "base_url_option",
     "jsonable",
     "listen_host",
     "non_negative_float",
@@ -69,14 +74,11 @@ class CliIO:
 
 
 def port_number(text: str) -> int:
-    """A TCP port, 1 to 65535."""
+    """A TCP port, 1 to 65535 (the library's own check)."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a port from 1 to 65535")
-    return value
+        return check_port(int(text))
+    except (ValueError, UsageError):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a port from 1 to 65535") from None
 
 
 def listen_host(text: str) -> str:
@@ -94,22 +96,33 @@ def listen_host(text: str) -> str:
 
 
 def non_negative_float(text: str) -> float:
-    import math
-
+    """Seconds, 0 or more (the library's own check)."""
     try:
-        value = float(text)
+        return check_number(float(text), "seconds")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a number of seconds, 0 or more"
+        ) from None
 
 
 def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
+    """Seconds, more than 0."""
+    try:
+        return check_number(float(text), "seconds", above=True)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0") from None
+
+
+def base_url_option(
+    args: argparse.Namespace, env: Mapping[str, str], variable: str
+) -> dict[str, str]:
+    """``base_url`` for a client: ``--base-url`` if given (even empty: checked as given),
+    else the environment variable unless it is empty (an empty variable means unset)."""
+    if args.base_url is not None:
+        return {"base_url": args.base_url}
+    if env.get(variable):
+        return {"base_url": env[variable]}
+    return {}
 
 
 def positive_int(text: str) -> int:

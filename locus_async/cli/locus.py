@@ -20,6 +20,7 @@ from locus_async.cli.common import (
     Parser,
     Runner,
     add_repeatable,
+    base_url_option,
     jsonable,
     objects,
     positive_int,
@@ -201,10 +202,7 @@ def _series(io: CliIO, series: TimeSeries, fmt: str) -> None:
 
 def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
     kwargs: dict[str, Any] = {"auth": auth_from_env(io.env)}
-    if args.base_url is not None:  # given, even empty: checked as given
-        kwargs["base_url"] = args.base_url
-    elif io.env.get("LOCUS_BASE_URL"):  # an empty variable means unset
-        kwargs["base_url"] = io.env["LOCUS_BASE_URL"]
+    kwargs.update(base_url_option(args, io.env, "LOCUS_BASE_URL"))
     if args.max_concurrency is not None:
         kwargs["max_concurrency"] = args.max_concurrency
     if io.transport is not None:

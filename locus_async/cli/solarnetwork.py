@@ -22,6 +22,7 @@ from locus_async.cli.common import (
     CliIO,
     CliUsage,
     add_repeatable,
+    base_url_option,
     jsonable,
     objects,
     positive_int,
@@ -135,10 +136,7 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
 
 def _client(io: CliIO, args: argparse.Namespace) -> SolarNetClient:
     kwargs: dict[str, Any] = {}
-    if args.base_url is not None:  # given, even empty: checked as given
-        kwargs["base_url"] = args.base_url
-    elif io.env.get("SN_BASE_URL"):  # an empty variable means unset
-        kwargs["base_url"] = io.env["SN_BASE_URL"]
+    kwargs.update(base_url_option(args, io.env, "SN_BASE_URL"))
     if args.location_metadata_prefix:
         kwargs["location_metadata_prefix"] = args.location_metadata_prefix
     if io.transport is not None:

@@ -378,7 +378,6 @@ class Backfill:
                     "Parquet output needs pyarrow: pip install 'locus-async[arrow]' "
                     "(or use --format csv)"
                 ) from None
-        await anyio.to_thread.run_sync(self._dir.check)
         stats = self.client.stats
         before = (
             stats.requests,

@@ -20,7 +20,7 @@ from locus_async._shell.client import ShellClient, ShellOptions, build_session
 from locus_async._shell.limiter import Priority
 from locus_async.errors import InvalidArgumentType, UsageError
 from locus_async.locus._core.decipher import decipher_locus
-from locus_async.locus._core.endpoints import API_PREFIX, DATA_KINDS, data_path
+from locus_async.locus._core.endpoints import API_PREFIX, data_path
 from locus_async.locus._core.query import (
     DataQuery,
     merge_limits,
@@ -153,8 +153,6 @@ class LocusClient(ShellClient):
     ) -> TimeSeries:
         """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
         what a backfill fetches, one request through the limiter at ``priority``."""
-        if kind not in DATA_KINDS:
-            raise UsageError(f"kind must be 'components' or 'sites', not {kind!r}")
         path = data_path(kind, check_id(entity_id, "entity id"))
         return await fetch_window(self._session, path, query, window, priority)
 

@@ -93,14 +93,17 @@ class Faults:
         rate = float(getattr(self, kind))
         if rate <= 0.0:
             return False
-        if self.paths:
-            path = key.partition(" ")[2].partition("?")[0]
-            if not path.startswith(self.paths):
-                return False
         digest = hashlib.blake2b(
             f"{self.seed}|{kind}|{key}|{occurrence}".encode(), digest_size=8
         ).digest()
         return int.from_bytes(digest, "big") / 2**64 < rate
+
+    def apply_to(self, path: str) -> Faults:
+        """These faults for a request to ``path``: the same, or none if ``paths`` leaves it out
+        (latency and jitter stay)."""
+        if not self.paths or path.startswith(self.paths):
+            return self
+        return Faults(seed=self.seed, latency=self.latency, jitter=self.jitter)
 
     def uniform(self, key: str, occurrence: int) -> float:
         digest = hashlib.blake2b(
@@ -191,7 +194,7 @@ class SimulatorApp:
         await self._send(send, request, response, drop=drop)
 
     async def _answer(self, request: SimRequest) -> tuple[SimResponse, bool]:
-        core, faults, stats = self.core, self.faults, self.core.stats
+        core, faults, stats = self.core, self.faults.apply_to(request.path), self.core.stats
         key = core.fault_key(request)
         self._seen[key] += 1
         occurrence = self._seen[key]
@@ -230,7 +233,7 @@ class SimulatorApp:
 
     def _faulty(self, request: SimRequest, key: str, occurrence: int) -> SimResponse | None:
         """The answer of an injected fault, or None to let the backend answer."""
-        core, faults, stats = self.core, self.faults, self.core.stats
+        core, faults, stats = self.core, self.faults.apply_to(request.path), self.core.stats
         if faults.hits("server_errors", key, occurrence):
             stats.faults["server_errors"] += 1
             return core.error(503 if occurrence % 2 else 500, "Internal server error")

@@ -539,7 +539,7 @@ CONSTRUCTION: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
                 "max_response_bytes a str",
                 {"max_response_bytes": "9"},
                 InvalidArgumentType,
-                "max_response_bytes must be a whole number",
+                "max_response_bytes must be an int",
             ),
             (
                 "transport a str",
@@ -578,7 +578,12 @@ CONSTRUCTION: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         ]
     ],
     ("Timeouts NaN", lambda: Timeouts(read=float("nan")), UsageError, "Timeouts.read"),
-    ("Timeouts infinite", lambda: Timeouts(total=float("inf")), UsageError, "finite"),
+    (
+        "Timeouts infinite",
+        lambda: Timeouts(total=float("inf")),
+        UsageError,
+        "Timeouts.total must be a positive number",
+    ),
     (
         "RetryPolicy NaN",
         lambda: RetryPolicy(initial=float("nan")),
@@ -589,7 +594,7 @@ CONSTRUCTION: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "RetryPolicy fractional attempts",
         lambda: RetryPolicy(attempts=2.5),
         UsageError,
-        "whole number",
+        "RetryPolicy.attempts must be an int",
     ),
     ("RetryPolicy zero attempts", lambda: RetryPolicy(attempts=0), UsageError, "at least 1"),
     ("RetryPolicy negative wire hold", lambda: RetryPolicy(wire_hold=-1), UsageError, "wire_hold"),
@@ -897,7 +902,7 @@ CLI_CASES = [
     ([*BACKFILL_ARGS, "--out", "o", "--max-concurrency", "0"], "must be a positive integer"),
     (["simulate", "--port", "99999"], "must be a port from 1 to 65535"),
     (["simulate", "--port", "0"], "must be a port from 1 to 65535"),
-    (["simulate", "--port", "http"], "is not a port number"),
+    (["simulate", "--port", "http"], "'http' must be a port from 1 to 65535"),
     (["simulate", "--host", "example.com"], "is not an IP address"),
     (["simulate", "--latency", "-1"], "0 or more"),
     (["simulate", "--latency", "nan"], "0 or more"),

@@ -16,6 +16,7 @@ import cattrs
 
 from locus_async._core.converter import decode_json, structure
 from locus_async._core.http import Response
+from locus_async.errors import UsageError
 from locus_async.locus.models import Alert, BaseField, Client, Component, Site
 
 __all__ = [
@@ -58,7 +59,7 @@ def entity_path(kind: str, entity_id: int, endpoint: str = "") -> str:
 def data_path(kind: str, entity_id: int) -> str:
     """``/v3/{components|sites}/{id}/data``: the one place the data path is spelled."""
     if kind not in DATA_KINDS:
-        raise ValueError(f"no time series for {kind!r}")
+        raise UsageError(f"kind must be 'components' or 'sites' (a time series), not {kind!r}")
     return API_PREFIX + entity_path(kind, entity_id, "/data")
 
 
