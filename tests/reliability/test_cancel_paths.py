@@ -1,0 +1,241 @@
+"""The other async paths this round touched, cancelled at each await point: SolarNetwork
+calls (signed in the slot, paged lists), ``LocusClient.authenticate`` (a flow stopped
+before its request), and a whole backfill (lock, checkpoint, prefetch, writes). After each
+cancellation nothing is held and the next call (or run) goes through at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pyarrow.parquet as pq
+import pytest
+
+from locus_async import Backfill, BackfillSpec, LocusClient, SolarNetClient
+from locus_async._shell.outdir import OutputDir
+from locus_async.simulator import Simulator, SolarNetSimulator
+from tests.conftest import FakeClock
+from tests.reliability.test_cancel_points import SteppingTransport, _cancel_after
+
+BACKENDS = [pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")]
+SPEC = BackfillSpec(
+    fields="Wh_sum", start="2024-01-01", end="2024-02-10", tz="UTC", gran="hourly",
+    components=[54369],
+)  # fmt: skip  # two windows
+
+
+@pytest.fixture(params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _sn(sim: SolarNetSimulator) -> SolarNetClient:
+    clock = FakeClock()  # a hold after a cancel on the wire is waited out on it, not for real
+    return sim.client(
+        strict=True,
+        transport=SteppingTransport(sim.transport()),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+
+def _locus(sim: Simulator) -> LocusClient:
+    clock = FakeClock()
+    return sim.client(
+        strict=True,
+        transport=SteppingTransport(sim.transport()),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+
+def _idle(client: Any) -> None:
+    assert client.limiter.in_use == 0
+    assert client.limiter.waiting == 0
+    assert client.stats.in_flight == 0
+
+
+async def _sweep(
+    make: Callable[[], Any],
+    call: Callable[[Any], Awaitable[object]],
+    then: Callable[[Any], Awaitable[object]],
+) -> int:
+    """Cancel ``call`` on a fresh client after 0, 1, 2, ... turns until it finishes first
+    three times running; after every cancellation the client is idle and ``then`` works.
+    Returns how many turns the sweep covered."""
+    in_a_row = 0
+    for ticks in range(600):
+        async with make() as client:
+            done = await _cancel_after(ticks, lambda: call(client))
+            _idle(client)
+            with anyio.fail_after(30):  # a hang guard only
+                await then(client)
+            _idle(client)
+        in_a_row = in_a_row + 1 if done else 0
+        if in_a_row == 3:
+            return ticks
+    raise AssertionError("the call never finished")
+
+
+@pytest.mark.anyio
+async def test_solarnetwork_calls_cancelled_at_every_await_point_leak_nothing() -> None:
+    """A signed call and a paged list, each cancelled at every turn: the next call works."""
+    sim = SolarNetSimulator()
+
+    async def whoami(client: SolarNetClient) -> object:
+        return await client.whoami()
+
+    async def nodes(client: SolarNetClient) -> object:
+        return await client.nodes.list(page_size=2)  # two pages
+
+    assert await _sweep(lambda: _sn(sim), whoami, nodes) > 3
+    assert await _sweep(lambda: _sn(sim), nodes, whoami) > 6
+
+
+@pytest.mark.anyio
+async def test_authenticate_cancelled_at_every_await_point_leaks_nothing() -> None:
+    """``authenticate()`` (a token grant, its request never sent) cancelled at every turn."""
+    sim = Simulator()
+
+    async def authenticate(client: LocusClient) -> object:
+        return await client.authenticate()
+
+    async def get(client: LocusClient) -> object:
+        return await client.components.get(54369)
+
+    assert await _sweep(lambda: _locus(sim), authenticate, get) > 3
+
+
+def _check_dataset_after(out: Path, finished: bool) -> None:
+    """After a cancelled run: nothing holds the lock, no temporary file is left, and the
+    checkpoint (if any) says complete only if the run got to its end."""
+    if not out.exists():
+        return
+    with OutputDir(out).lock():  # free: a second run could take it at once
+        pass
+    assert not list(out.glob(".locus-tmp-*"))
+    checkpoint = out / "_locus_backfill.json"
+    if checkpoint.exists() and not finished:
+        assert json.loads(checkpoint.read_text())["state"] != "complete"
+
+
+async def _finish(sim: Simulator, out: Path) -> None:
+    """The next run goes through and the dataset is whole, without a duplicate row."""
+    async with _locus(sim) as client:
+        with anyio.fail_after(60):  # a hang guard only
+            result = await Backfill(client, SPEC, out).run()
+    assert result.complete
+    table = pq.read_table(out)
+    keys = list(zip(table.column("id").to_pylist(), table.column("ts").to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)) == 40 * 24
+
+
+@pytest.mark.anyio
+async def test_a_backfill_cancelled_at_each_await_point_leaves_a_resumable_directory(
+    tmp_path: Path,
+) -> None:
+    """A backfill cancelled after 0, 3, 6, ... turns (authentication, entities, the first
+    window, the lock, the checkpoint, each write) until it finishes first: every time the
+    lock is free, no temporary file is left, the checkpoint never claims complete, and the
+    next run completes the dataset exactly."""
+    sim = Simulator()
+    in_a_row = 0
+    for index, ticks in enumerate(range(0, 3000, 3)):
+        out = tmp_path / f"out-{index}"
+        async with _locus(sim) as client:
+            done = await _cancel_after(ticks, lambda: Backfill(client, SPEC, out).run())  # noqa: B023
+            _idle(client)
+        _check_dataset_after(out, done)
+        await _finish(sim, out)
+        in_a_row = in_a_row + 1 if done else 0
+        if in_a_row == 2:
+            assert index > 5  # the sweep went through the run, not past it
+            return
+    raise AssertionError("the backfill never finished")
+
+
+# -- plain asyncio: timeout(0), a failing TaskGroup sibling, task.cancel() each tick ------
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancellations_of_solarnetwork_calls_leak_nothing() -> None:
+    """``asyncio.timeout(0)`` and a failing sibling around a signed call; then
+    ``task.cancel()`` after each loop tick: the next call always goes through."""
+    sim = SolarNetSimulator()
+    async with _sn(sim) as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await client.whoami()
+        _idle(client)
+
+        async def fail() -> None:
+            raise RuntimeError("sibling failed")
+
+        with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+            async with asyncio.TaskGroup() as group:
+                group.create_task(client.whoami())
+                group.create_task(fail())
+        _idle(client)
+        for ticks in range(60):
+            task = asyncio.create_task(client.nodes.list(page_size=2))
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # finished first (the later ticks) or cancelled
+            _idle(client)
+            async with asyncio.timeout(30):  # a hang guard only
+                assert (await client.whoami()).token == "demo-sn-token"
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancellations_of_a_backfill_leave_it_resumable(tmp_path: Path) -> None:
+    """``asyncio.timeout(0)``, a failing sibling, and ``task.cancel()`` after 0..80 ticks
+    of a backfill: the lock is free, the checkpoint never says complete, the next run
+    completes."""
+    sim = Simulator()
+    out = tmp_path / "timeout"
+    async with _locus(sim) as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await Backfill(client, SPEC, out).run()
+        _idle(client)
+    _check_dataset_after(out, False)
+    await _finish(sim, out)
+
+    out = tmp_path / "sibling"
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("sibling failed")
+
+    async with _locus(sim) as client:
+        with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+            async with asyncio.TaskGroup() as group:
+                group.create_task(Backfill(client, SPEC, out).run())
+                group.create_task(fail())
+        _idle(client)
+    _check_dataset_after(out, False)
+    await _finish(sim, out)
+
+    for ticks in range(0, 80, 4):
+        out = tmp_path / f"tick-{ticks}"
+        async with _locus(sim) as client:
+            task = asyncio.create_task(Backfill(client, SPEC, out).run())
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            task.cancel()
+            try:
+                await task
+                finished = True
+            except asyncio.CancelledError:
+                finished = False
+            _idle(client)
+        _check_dataset_after(out, finished)
+        await _finish(sim, out)
