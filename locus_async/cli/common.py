@@ -32,7 +32,7 @@ __all__ = [
     "Parser",
     "Runner",
     "add_repeatable",
-    "base_url_option",
+    "client_options",
     "jsonable",
     "listen_host",
     "non_negative_float",
@@ -95,34 +95,36 @@ def listen_host(text: str) -> str:
         ) from None
 
 
+def _seconds(text: str, *, above: bool) -> float:
+    try:
+        return check_number(float(text), "seconds", above=above)
+    except ValueError:
+        wanted = "more than 0" if above else "a number of seconds, 0 or more"
+        raise argparse.ArgumentTypeError(f"{text!r} must be {wanted}") from None
+
+
 def non_negative_float(text: str) -> float:
     """Seconds, 0 or more (the library's own check)."""
-    try:
-        return check_number(float(text), "seconds")
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be a number of seconds, 0 or more"
-        ) from None
+    return _seconds(text, above=False)
 
 
 def positive_float(text: str) -> float:
     """Seconds, more than 0."""
-    try:
-        return check_number(float(text), "seconds", above=True)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0") from None
+    return _seconds(text, above=True)
 
 
-def base_url_option(
-    args: argparse.Namespace, env: Mapping[str, str], variable: str
-) -> dict[str, str]:
-    """``base_url`` for a client: ``--base-url`` if given (even empty: checked as given),
-    else the environment variable unless it is empty (an empty variable means unset)."""
+def client_options(io: CliIO, args: argparse.Namespace, variable: str) -> dict[str, Any]:
+    """What every command's client takes from the command line: ``base_url`` (``--base-url``
+    if given, even empty: checked as given; else ``variable`` unless it is empty, which means
+    unset) and the in-process transport of tests."""
+    options: dict[str, Any] = {}
     if args.base_url is not None:
-        return {"base_url": args.base_url}
-    if env.get(variable):
-        return {"base_url": env[variable]}
-    return {}
+        options["base_url"] = args.base_url
+    elif io.env.get(variable):
+        options["base_url"] = io.env[variable]
+    if io.transport is not None:
+        options["transport"] = io.transport
+    return options
 
 
 def positive_int(text: str) -> int:

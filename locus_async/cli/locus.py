@@ -20,7 +20,7 @@ from locus_async.cli.common import (
     Parser,
     Runner,
     add_repeatable,
-    base_url_option,
+    client_options,
     jsonable,
     objects,
     positive_int,
@@ -201,13 +201,10 @@ def _series(io: CliIO, series: TimeSeries, fmt: str) -> None:
 
 
 def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
-    kwargs: dict[str, Any] = {"auth": auth_from_env(io.env)}
-    kwargs.update(base_url_option(args, io.env, "LOCUS_BASE_URL"))
+    kwargs = client_options(io, args, "LOCUS_BASE_URL")
     if args.max_concurrency is not None:
         kwargs["max_concurrency"] = args.max_concurrency
-    if io.transport is not None:
-        kwargs["transport"] = io.transport
-    return LocusClient(**kwargs)
+    return LocusClient(auth=auth_from_env(io.env), **kwargs)
 
 
 async def _run_check(io: CliIO, args: argparse.Namespace) -> int:

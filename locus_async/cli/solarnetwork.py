@@ -22,7 +22,7 @@ from locus_async.cli.common import (
     CliIO,
     CliUsage,
     add_repeatable,
-    base_url_option,
+    client_options,
     jsonable,
     objects,
     positive_int,
@@ -135,12 +135,9 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
 
 
 def _client(io: CliIO, args: argparse.Namespace) -> SolarNetClient:
-    kwargs: dict[str, Any] = {}
-    kwargs.update(base_url_option(args, io.env, "SN_BASE_URL"))
+    kwargs = client_options(io, args, "SN_BASE_URL")
     if args.location_metadata_prefix:
         kwargs["location_metadata_prefix"] = args.location_metadata_prefix
-    if io.transport is not None:
-        kwargs["transport"] = io.transport
     return SolarNetClient.from_env(io.env, **kwargs)
 
 

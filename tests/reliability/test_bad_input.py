@@ -756,6 +756,22 @@ def test_bad_configuration(
     assert words in str(caught.value)
 
 
+def _data(**flags: str | None) -> list[str]:
+    """``data`` with valid arguments, but for ``flags`` (``site="2"`` adds ``--site 2``;
+    ``None`` leaves a flag out)."""
+    given: dict[str, str | None] = {
+        "component": "1", "fields": "W_avg", "tz": "UTC", "gran": "hourly",
+        "start": "2024-01-01", "end": "2024-01-02",
+    }  # fmt: skip
+    given.update(flags)
+    return ["data"] + [
+        part
+        for name, value in given.items()
+        if value is not None
+        for part in (f"--{name.replace('_', '-')}", value)
+    ]
+
+
 BACKFILL_ARGS = [
     "backfill", "--component", "1", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly",
     "--start", "2024-01-01", "--end", "2024-01-02",
@@ -763,63 +779,23 @@ BACKFILL_ARGS = [
 
 CLI_CASES = [
     (
-        ["data", "--component", "-3", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly"],
+        _data(component="-3", start=None, end=None),
         "must be a positive integer",
     ),
     (
-        ["data", "--component", "abc", "--fields", "W_avg", "--tz", "UTC", "--gran", "hourly"],
+        _data(component="abc", start=None, end=None),
         "not an integer",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "hourly",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02T00:00:00+02:00",
-        ],
+        _data(end="2024-01-02T00:00:00+02:00"),
         "mix a naive and an aware",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "",
-            "--tz",
-            "UTC",
-            "--gran",
-            "hourly",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-        ],
+        _data(fields=""),
         "not a valid short name",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--site",
-            "2",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "hourly",
-        ],
+        _data(start=None, end=None, site="2"),
         "not allowed with argument",
     ),
     (["alerts", "--site", "1", "--status", "pending"], "invalid choice"),
@@ -912,91 +888,23 @@ CLI_CASES = [
     ([*BACKFILL_ARGS, "--out", "/" + "x" * 5000], "cannot be used (File name too long)"),
     (["backfill", "--fields", "W_avg", "--tz", "UTC", "--gran", "5min"], "required: --out"),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "Mars/Base",
-            "--gran",
-            "hourly",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-        ],
+        _data(tz="Mars/Base"),
         "not a known IANA time zone",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "2min",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-        ],
+        _data(gran="2min"),
         "unknown granularity '2min'",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "hourly",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-01-01",
-        ],
+        _data(start="2024-01-02", end="2024-01-01"),
         "must be before end",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "hourly",
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-02",
-        ],
+        _data(fields="W avg"),
         "not a valid short name",
     ),
     (
-        [
-            "data",
-            "--component",
-            "1",
-            "--fields",
-            "W_avg",
-            "--tz",
-            "UTC",
-            "--gran",
-            "latest",
-            "--start",
-            "2024-01-01",
-        ],
+        _data(gran="latest", end=None),
         "latest takes no start",
     ),
     (["sites", "--partner", "1", "--base-url", "api.locusenergy.com"], "scheme"),

@@ -35,24 +35,12 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _sn(sim: SolarNetSimulator) -> SolarNetClient:
-    clock = FakeClock()  # a hold after a cancel on the wire is waited out on it, not for real
-    return sim.client(
-        strict=True,
-        transport=SteppingTransport(sim.transport()),
-        clock=clock.monotonic,
-        sleep=clock.sleep,
-    )
-
-
-def _locus(sim: Simulator) -> LocusClient:
+def _stepping(sim: Simulator | SolarNetSimulator) -> Any:
+    """A client of ``sim`` over a transport with real await points, on a fake clock (a hold
+    after a cancel on the wire is waited out on it, not for real)."""
     clock = FakeClock()
-    return sim.client(
-        strict=True,
-        transport=SteppingTransport(sim.transport()),
-        clock=clock.monotonic,
-        sleep=clock.sleep,
-    )
+    transport = SteppingTransport(sim.transport())
+    return sim.client(strict=True, transport=transport, clock=clock.monotonic, sleep=clock.sleep)
 
 
 def _idle(client: Any) -> None:
@@ -94,8 +82,8 @@ async def test_solarnetwork_calls_cancelled_at_every_await_point_leak_nothing() 
     async def nodes(client: SolarNetClient) -> object:
         return await client.nodes.list(page_size=2)  # two pages
 
-    assert await _sweep(lambda: _sn(sim), whoami, nodes) > 3
-    assert await _sweep(lambda: _sn(sim), nodes, whoami) > 6
+    assert await _sweep(lambda: _stepping(sim), whoami, nodes) > 3
+    assert await _sweep(lambda: _stepping(sim), nodes, whoami) > 6
 
 
 @pytest.mark.anyio
@@ -109,7 +97,7 @@ async def test_authenticate_cancelled_at_every_await_point_leaks_nothing() -> No
     async def get(client: LocusClient) -> object:
         return await client.components.get(54369)
 
-    assert await _sweep(lambda: _locus(sim), authenticate, get) > 3
+    assert await _sweep(lambda: _stepping(sim), authenticate, get) > 3
 
 
 def _check_dataset_after(out: Path, finished: bool) -> None:
@@ -127,7 +115,7 @@ def _check_dataset_after(out: Path, finished: bool) -> None:
 
 async def _finish(sim: Simulator, out: Path) -> None:
     """The next run goes through and the dataset is whole, without a duplicate row."""
-    async with _locus(sim) as client:
+    async with _stepping(sim) as client:
         with anyio.fail_after(60):  # a hang guard only
             result = await Backfill(client, SPEC, out).run()
     assert result.complete
@@ -148,7 +136,7 @@ async def test_a_backfill_cancelled_at_each_await_point_leaves_a_resumable_direc
     in_a_row = 0
     for index, ticks in enumerate(range(0, 3000, 3)):
         out = tmp_path / f"out-{index}"
-        async with _locus(sim) as client:
+        async with _stepping(sim) as client:
             done = await _cancel_after(ticks, lambda: Backfill(client, SPEC, out).run())  # noqa: B023
             _idle(client)
         _check_dataset_after(out, done)
@@ -168,7 +156,7 @@ async def test_asyncio_cancellations_of_solarnetwork_calls_leak_nothing() -> Non
     """``asyncio.timeout(0)`` and a failing sibling around a signed call; then
     ``task.cancel()`` after each loop tick: the next call always goes through."""
     sim = SolarNetSimulator()
-    async with _sn(sim) as client:
+    async with _stepping(sim) as client:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0):
                 await client.whoami()
@@ -201,7 +189,7 @@ async def test_asyncio_cancellations_of_a_backfill_leave_it_resumable(tmp_path: 
     completes."""
     sim = Simulator()
     out = tmp_path / "timeout"
-    async with _locus(sim) as client:
+    async with _stepping(sim) as client:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0):
                 await Backfill(client, SPEC, out).run()
@@ -215,7 +203,7 @@ async def test_asyncio_cancellations_of_a_backfill_leave_it_resumable(tmp_path: 
         await asyncio.sleep(0)
         raise RuntimeError("sibling failed")
 
-    async with _locus(sim) as client:
+    async with _stepping(sim) as client:
         with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
             async with asyncio.TaskGroup() as group:
                 group.create_task(Backfill(client, SPEC, out).run())
@@ -226,7 +214,7 @@ async def test_asyncio_cancellations_of_a_backfill_leave_it_resumable(tmp_path: 
 
     for ticks in range(0, 80, 4):
         out = tmp_path / f"tick-{ticks}"
-        async with _locus(sim) as client:
+        async with _stepping(sim) as client:
             task = asyncio.create_task(Backfill(client, SPEC, out).run())
             for _ in range(ticks):
                 await asyncio.sleep(0)

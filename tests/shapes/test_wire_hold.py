@@ -44,6 +44,16 @@ def test_the_hold_is_learnt_from_observed_latency() -> None:
     assert hold.estimate() == WireHold.CEILING
 
 
+def _client(clock: RecordingClock, *, wire_hold: float) -> LocusClient:
+    """A client on ``clock`` whose hold before any observed exchange is ``wire_hold``."""
+    return LocusClient(
+        auth=BearerToken("tok-123456"),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        retry=RetryPolicy(wire_hold=wire_hold),
+    )
+
+
 async def _held(capacity: int, seconds: float) -> tuple[RecordingClock, LocalLimiter]:
     """A limiter on a recording clock, one of whose slots was given back with a hold."""
     clock = RecordingClock()
@@ -115,12 +125,7 @@ async def test_a_request_cancelled_on_the_wire_holds_the_slot_then_the_next_one_
     with respx.mock(base_url=BASE, assert_all_called=False) as router:  # one is cancelled
         router.get("/v3/components/54369").mock(side_effect=slow)
         router.get("/v3/components/54370").mock(side_effect=fast)
-        async with LocusClient(
-            auth=BearerToken("tok-123456"),
-            clock=clock.monotonic,
-            sleep=clock.sleep,
-            retry=RetryPolicy(wire_hold=1.5),
-        ) as client:
+        async with _client(clock, wire_hold=1.5) as client:
             async with anyio.create_task_group() as group:
                 group.start_soon(client.components.get, 54369)
                 await arrived.wait()
@@ -144,12 +149,7 @@ async def test_a_read_timeout_holds_the_slot_a_connect_failure_does_not() -> Non
         router.get("/v3/components/54370").mock(
             side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=ex.GET_COMPONENT)]
         )
-        async with LocusClient(
-            auth=BearerToken("tok-123456"),
-            clock=clock.monotonic,
-            sleep=clock.sleep,
-            retry=RetryPolicy(wire_hold=2.0),
-        ) as client:
+        async with _client(clock, wire_hold=2.0) as client:
             await client.components.get(54370)
             assert max(clock.slept, default=0.0) == 0.0  # no hold, only a zero backoff
             clock.slept.clear()
