@@ -1,18 +1,23 @@
 """Fan-out: many jobs on a few concurrent workers, the first error as itself.
 
 Owns: ``run_bounded``, which both providers' multi-request calls use (windows of a series,
-spans of alerts, a prefetch batch). Must never: hold a limiter slot (the jobs do, one
+spans of alerts, a prefetch batch), and ``run_in_thread`` (file work that must finish before
+its caller goes on, even when cancelled). Must never: hold a limiter slot (the jobs do, one
 request at a time, through the session).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.to_thread
 
-__all__ = ["run_bounded"]
+__all__ = ["run_bounded", "run_in_thread"]
+
+T = TypeVar("T")
 
 
 async def run_bounded(
@@ -43,3 +48,35 @@ async def run_bounded(
             group.start_soon(worker, group.cancel_scope)
     if failure:
         raise failure[0]
+
+
+async def run_in_thread(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a worker thread, finished before this returns or raises, whatever
+    cancels the caller. A native asyncio cancellation would otherwise abandon the wait but not
+    the thread, which could then go on touching files after its caller let go of them (an
+    output directory's lock, for one)."""
+    outcome: list[tuple[bool, Any]] = []
+    finished = threading.Event()
+
+    def job() -> None:
+        try:
+            outcome.append((True, work(*args)))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append((False, exc))
+        finally:
+            finished.set()
+
+    try:
+        await anyio.to_thread.run_sync(job)
+    except BaseException:
+        if not finished.is_set():
+            try:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(finished.wait)
+            except BaseException:  # cancelled again, natively: wait without the loop
+                finished.wait()
+        raise
+    ok, value = outcome[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value

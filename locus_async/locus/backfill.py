@@ -43,6 +43,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from locus_async._shell.fanout import run_in_thread
 from locus_async._shell.limiter import Priority
 from locus_async._shell.outdir import OutputDir, OutputLocked, atomic_write
 from locus_async.errors import AuthenticationError, InvalidArgumentType, LocusError, UsageError
@@ -401,7 +402,7 @@ class Backfill:
             except LocusError as exc:  # recorded by the run as that window's failure
                 fetched[tasks[0]] = exc
         with self._dir.lock():
-            await anyio.to_thread.run_sync(self._prepare_directory, tasks)
+            await run_in_thread(self._prepare_directory, tasks)
             return await self._run_locked(entities, tasks, before, started, fetched)
 
     def _empty_reason(self) -> str:
@@ -428,7 +429,7 @@ class Backfill:
         )
         failures: list[WindowFailure] = []
         self._report(progress, before)
-        await anyio.to_thread.run_sync(self._save_checkpoint, failures, "running")
+        await run_in_thread(self._save_checkpoint, failures, "running")
         logger.info(
             "backfill of %d windows (%d entities), %d already done",
             len(tasks),
@@ -445,7 +446,7 @@ class Backfill:
                     series = await self._fetch(task) if task not in fetched else fetched.pop(task)
                     if isinstance(series, LocusError):
                         raise series
-                    await anyio.to_thread.run_sync(self._write, task, series)
+                    await run_in_thread(self._write, task, series)
                 except AuthenticationError as exc:
                     auth_failure.append(exc)
                     scope.cancel()
@@ -476,7 +477,7 @@ class Backfill:
             state = "complete" if not failures and not auth_failure else "incomplete"
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._save_checkpoint, failures, state)
+                await run_in_thread(self._save_checkpoint, failures, state)
         if auth_failure:
             raise auth_failure[0]
         return BackfillResult(
