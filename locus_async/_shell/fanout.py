@@ -54,11 +54,18 @@ async def run_in_thread(work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` in a worker thread, finished before this returns or raises, whatever
     cancels the caller. A native asyncio cancellation would otherwise abandon the wait but not
     the thread, which could then go on touching files after its caller let go of them (an
-    output directory's lock, for one)."""
+    output directory's lock, for one). Work that a cancellation stopped before it started
+    never starts: the caller then has nothing to wait for."""
     outcome: list[tuple[bool, Any]] = []
     finished = threading.Event()
+    claim = threading.Lock()
+    state = {"started": False, "dropped": False}
 
     def job() -> None:
+        with claim:
+            if state["dropped"]:
+                return
+            state["started"] = True
         try:
             outcome.append((True, work(*args)))
         except BaseException as exc:  # handed to the caller below
@@ -69,7 +76,10 @@ async def run_in_thread(work: Callable[..., T], *args: Any) -> T:
     try:
         await anyio.to_thread.run_sync(job)
     except BaseException:
-        if not finished.is_set():
+        with claim:
+            running = state["started"]
+            state["dropped"] = True
+        if running and not finished.is_set():
             try:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(finished.wait)
