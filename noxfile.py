@@ -55,5 +55,6 @@ def bench(session: nox.Session) -> None:
         "bench_scaling.py",
         "bench_solarnetwork.py",
         "bench_cancellation.py",
+        "bench_sync.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

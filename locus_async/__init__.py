@@ -46,6 +46,7 @@ from locus_async.locus.auth import (
 )
 from locus_async.locus.backfill import (
     Backfill,
+    BackfillPlan,
     BackfillProgress,
     BackfillResult,
     BackfillSpec,
@@ -81,6 +82,7 @@ __all__ = [
     "AuthenticationError",
     # backfills
     "Backfill",
+    "BackfillPlan",
     "BackfillProgress",
     "BackfillResult",
     "BackfillSpec",

@@ -6,8 +6,9 @@ secret from what is printed or logged. Must never: echo a credential, print a tr
 for an expected error, or do anything the library cannot do on its own.
 
 Exit codes: 0 done; 1 the API or the network failed; 2 usage (bad arguments); 3
-authentication; 4 a backfill finished with failed windows (run it again to retry them); 5
-the output directory is in use by another run; 130 interrupted (Ctrl-C).
+authentication; 4 a backfill or sync had windows fail in this run (run it again to retry
+them); 5 the output directory is in use by another run; 130 interrupted (Ctrl-C); 143
+stopped by SIGTERM.
 
 Credentials: ``LOCUS_ACCESS_TOKEN``, or ``LOCUS_CLIENT_ID`` + ``LOCUS_CLIENT_SECRET`` (+
 ``LOCUS_USERNAME`` + ``LOCUS_PASSWORD`` for the password grant); ``--base-url`` or
@@ -84,8 +85,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
         epilog="Credentials come from LOCUS_CLIENT_ID, LOCUS_CLIENT_SECRET, LOCUS_USERNAME, "
         "LOCUS_PASSWORD (or LOCUS_ACCESS_TOKEN); SolarNetwork from SN_TOKEN and SN_SECRET. "
         "Exit codes: 0 done, 1 API/network error (or a declined instruction), 2 usage, "
-        "3 authentication, 4 a backfill with failed windows or an unfinished instruction, "
-        "5 --out in use by another run, 130 interrupted.",
+        "3 authentication, 4 a backfill or sync with failed windows or an unfinished "
+        "instruction, 5 --out in use by another run, 130 interrupted, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"locus-async {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -95,6 +96,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     add_solarnetwork_parser(commands, Parser)
     runners["solarnetwork"] = runners["sn"] = run_solarnetwork
     return parser, runners
+
+
+def _relative_values(argv: Sequence[str]) -> list[str]:
+    """``--start -30d`` as ``--start=-30d``: argparse would take ``-30d`` for an option."""
+    out: list[str] = []
+    values = iter(argv)
+    for item in values:
+        if item in ("--start", "--end"):
+            following = next(values, None)
+            if following is not None and following[:1] == "-" and following[1:2].isdigit():
+                out.append(f"{item}={following}")
+                continue
+            out.append(item)
+            if following is not None:
+                out.append(following)
+            continue
+        out.append(item)
+    return out
 
 
 def _configure_logging(io: CliIO, verbose: int) -> None:
@@ -122,7 +141,7 @@ def main(
     )
     parser, runners = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_relative_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
     _configure_logging(io, getattr(args, "verbose", 0))

@@ -1,5 +1,5 @@
 """The Locus commands of ``locus-async``: check, sites, clients, components, site,
-available, data, alerts and backfill.
+available, data, alerts (and, from ``cli.datasets``, backfill and sync).
 
 Owns: their arguments, reading Locus credentials from the environment (``LOCUS_*``), and
 their output (tables, JSON, CSV). Must never: echo a credential.
@@ -12,36 +12,28 @@ import csv
 import json
 from typing import Any
 
+from locus_async.cli import datasets
 from locus_async.cli.common import (
-    EXIT_INCOMPLETE,
     EXIT_OK,
     CliIO,
-    CliUsage,
     Parser,
     Runner,
-    add_repeatable,
     client_options,
     jsonable,
     objects,
     positive_int,
     table,
 )
-from locus_async.cli.progress import ProgressBar
-from locus_async.locus.backfill import (
-    Backfill,
-    BackfillResult,
-    BackfillSpec,
-)
 from locus_async.locus.client import DEFAULT_BASE_URL, LocusClient, auth_from_env
 from locus_async.locus.models import BaseField
 from locus_async.locus.timeseries import TimeSeries
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "locus_client"]
 
 # --------------------------------------------------------------------------- parsing
 
 
-def add_commands(commands: Any) -> dict[str, Runner]:  # noqa: PLR0915 - a declarative table
+def add_commands(commands: Any) -> dict[str, Runner]:
     """Register the Locus commands on ``commands``; returns their runners by name."""
     common = Parser(add_help=False)
     common.add_argument(
@@ -62,8 +54,10 @@ def add_commands(commands: Any) -> dict[str, Runner]:  # noqa: PLR0915 - a decla
     data_range.add_argument(
         "--fields", required=True, help="comma-separated short names, e.g. W_avg,Wh_sum"
     )
-    data_range.add_argument("--start", help="local start (YYYY-MM-DDThh:mm:ss) in --tz")
-    data_range.add_argument("--end", help="local end, exclusive")
+    data_range.add_argument(
+        "--start", help="local start (YYYY-MM-DDThh:mm:ss) in --tz; backfill: also -30d"
+    )
+    data_range.add_argument("--end", help="local end, exclusive; backfill: also now")
     data_range.add_argument("--tz", required=True, help="IANA time zone, e.g. America/Los_Angeles")
     data_range.add_argument(
         "--gran", required=True, help="latest, 1min, 5min, 15min, hourly, daily, monthly, yearly"
@@ -122,40 +116,6 @@ def add_commands(commands: Any) -> dict[str, Runner]:  # noqa: PLR0915 - a decla
     alerts.add_argument("--priority", action="append", choices=("high", "medium", "low"))
     alerts.add_argument("--json", action="store_true")
 
-    backfill = commands.add_parser(
-        "backfill",
-        parents=[common, data_range],
-        help="resumable backfill into Parquet (or CSV) files",
-        description="Fetch every window of every entity into --out, one file per window. "
-        "Running the same command again resumes: finished windows are skipped, failed ones "
-        "retried.",
-    )
-    add_repeatable(backfill, "--component", help="component id (repeatable)", type=positive_int)
-    add_repeatable(
-        backfill, "--site", help="site-level data of a site (repeatable)", type=positive_int
-    )
-    add_repeatable(
-        backfill,
-        "--site-components",
-        help="every component of a site (repeatable)",
-        type=positive_int,
-        metavar="SITE",
-    )
-    add_repeatable(
-        backfill, "--partner", help="every component of a partner (repeatable)", type=positive_int
-    )
-    add_repeatable(
-        backfill, "--node-type", help="only components of this node type (repeatable), e.g. METER"
-    )
-    backfill.add_argument("--out", required=True, help="output directory")
-    backfill.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    backfill.add_argument("--json", action="store_true", help="print a JSON summary at the end")
-    backfill.add_argument(
-        "--repair",
-        action="store_true",
-        help="rebuild a lost or damaged checkpoint from the finished files (none is refetched)",
-    )
-
     return {
         "check": _run_check,
         "sites": _run_list,
@@ -165,7 +125,7 @@ def add_commands(commands: Any) -> dict[str, Runner]:  # noqa: PLR0915 - a decla
         "available": _run_available,
         "data": _run_data,
         "alerts": _run_alerts,
-        "backfill": _run_backfill,
+        **datasets.add_commands(commands, common, data_range),
     }
 
 
@@ -200,7 +160,9 @@ def _series(io: CliIO, series: TimeSeries, fmt: str) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
+def locus_client(io: CliIO, args: argparse.Namespace) -> LocusClient:
+    """The Locus client of a command: credentials from the environment, host and
+    allowance from the command line."""
     kwargs = client_options(io, args, "LOCUS_BASE_URL")
     if args.max_concurrency is not None:
         kwargs["max_concurrency"] = args.max_concurrency
@@ -208,14 +170,14 @@ def _client(io: CliIO, args: argparse.Namespace) -> LocusClient:
 
 
 async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         kind = await client.authenticate()
     io.out(f"credentials accepted ({kind}) by {client.base_url}")
     return EXIT_OK
 
 
 async def _run_list(io: CliIO, args: argparse.Namespace) -> int:
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         if args.command == "sites":
             items: list[Any] = await client.partners.sites(args.partner)
             columns = ["id", "name", "client_id", "location_timezone", "locale3", "country_code"]
@@ -232,7 +194,7 @@ async def _run_list(io: CliIO, args: argparse.Namespace) -> int:
 
 
 async def _run_site(io: CliIO, args: argparse.Namespace) -> int:
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         site = await client.sites.get(args.site_id)
         components = await client.sites.components(args.site_id)
     if args.json:
@@ -249,7 +211,7 @@ async def _run_site(io: CliIO, args: argparse.Namespace) -> int:
 
 
 async def _run_available(io: CliIO, args: argparse.Namespace) -> int:
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         if args.component:
             fields: list[BaseField] = await client.components.data_available(args.component)
         elif args.site:
@@ -274,7 +236,7 @@ async def _run_available(io: CliIO, args: argparse.Namespace) -> int:
 
 
 async def _run_data(io: CliIO, args: argparse.Namespace) -> int:
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         api = client.components if args.component else client.sites
         series = await api.data(
             args.component or args.site,
@@ -298,7 +260,7 @@ async def _run_alerts(io: CliIO, args: argparse.Namespace) -> int:
         "priority": args.priority,
         "open_during": tuple(args.open_during) if args.open_during else None,
     }
-    async with _client(io, args) as client:
+    async with locus_client(io, args) as client:
         if args.partner:
             alerts = await client.partners.alerts(args.partner, **options)
         elif args.site:
@@ -308,54 +270,3 @@ async def _run_alerts(io: CliIO, args: argparse.Namespace) -> int:
     columns = ["id", "component_id", "site_id", "alert_type", "priority", "start", "end", "updated"]
     objects(io, alerts, columns, args.json)
     return EXIT_OK
-
-
-def _spec(args: argparse.Namespace, gran: str | None = None) -> BackfillSpec:
-    if args.start is None or args.end is None:
-        raise CliUsage("backfill needs --start and --end")
-    return BackfillSpec(
-        fields=tuple(f.strip() for f in args.fields.split(",")),
-        start=args.start,
-        end=args.end,
-        tz=args.tz,
-        gran=gran or args.gran,
-        components=tuple(args.component),
-        sites=tuple(args.site),
-        site_components=tuple(args.site_components),
-        partner_components=tuple(args.partner),
-        node_types=tuple(args.node_type),
-        format=args.format,
-    )
-
-
-def _report(io: CliIO, result: BackfillResult, label: str = "backfill") -> None:
-    status = (
-        "complete"
-        if result.complete
-        else f"{len(result.failures)} window(s) failed; run again to retry"
-    )
-    io.err(
-        f"{label}: {result.windows_done} windows written, {result.windows_skipped} already done, "
-        f"{result.rows:,} rows, {result.requests} requests, {result.rate_limited} x 429, "
-        f"{result.retries} retries in {result.elapsed:.1f} s; {status} -> {result.out}"
-    )
-    for failure in result.failures[:10]:
-        io.err(
-            f"  failed: {failure.kind[:-1]} {failure.entity_id} "
-            f"{failure.start}..{failure.end}: {failure.error}"
-        )
-
-
-async def _run_backfill(io: CliIO, args: argparse.Namespace) -> int:
-    spec = _spec(args)
-    spec.check()
-    bar = ProgressBar(io, "backfill")
-    async with _client(io, args) as client:
-        try:
-            result = await Backfill(client, spec, args.out, progress=bar, repair=args.repair).run()
-        finally:
-            bar.close()
-    _report(io, result)
-    if args.json:
-        io.out(json.dumps(result.summary(), indent=2))
-    return EXIT_OK if result.complete else EXIT_INCOMPLETE

@@ -1,29 +1,37 @@
-"""Resumable backfills: entities x fields x range x granularity into Parquet or CSV files.
+"""Resumable backfills and syncs: entities x fields x range x granularity into Parquet or
+CSV files, kept current run after run.
 
 Owns: expanding the entities (components, sites, every component of a site or partner,
-optionally by node type), planning windows (the time-series planner), fetching them
-through the client's limiter at background priority, and writing each finished window
-atomically. Must never: write a token or a secret anywhere, leave a partial file, or
-write a row twice.
+optionally by node type), checking each entity's fields against its ``dataavailable``,
+planning windows on the dataset's stable grid (``_core.freshness``), fetching them through
+the client's limiter at background priority, writing each window atomically, and deciding
+which windows are final. Must never: write a token or a secret anywhere, leave a partial
+file, write a row twice, or store a row without any value.
 
 On disk (``out/``)::
 
-    _locus_backfill.json            the spec, the state and the failed windows (no secrets)
+    _locus_backfill.json            the dataset, its state, provisional and failed windows
     .locus-backfill.lock            held by the run in progress (see ``_outdir``)
     _locus_backfill.owner.json      who that run is: host, pid, start time
     component-54369_20241001T070000Z_20241031T065500Z.parquet
-    ...                             one file per finished window
+    ...                             one file per window
 
-A window is done exactly when its file exists: files are written under a ``.locus-tmp-``
-name, flushed to disk and then renamed, so a crash leaves either the whole file or none.
-Nothing is created before the credentials were accepted and the entities are known; one
-run at a time holds the directory. The checkpoint is checked as a whole when read; a lost
-or damaged one is rebuilt from the finished files by ``repair``. Its ``state`` is
-``running``, ``complete``, ``incomplete`` (failed windows) or ``interrupted``.
-Running the same backfill again skips finished windows and retries the rest. Names
-starting with ``_`` or ``.`` are ignored by Parquet readers, so
-``pyarrow.parquet.read_table(out)`` and ``pandas.read_parquet(out)`` read the rows as one
-table: ``id`` int64, ``ts`` timestamp (UTC), one float64 column per field.
+Files are written under a ``.locus-tmp-`` name, flushed and renamed, so a crash leaves the
+whole file or none. A window with a file is *final* unless the checkpoint lists it as
+*provisional*: the server did not have all of its data yet (it ends after now, or the
+entity has no data after it). Every later run refetches provisional windows until they are
+final or older than ``max_lag``; a window that may turn out provisional is listed before
+its file is written, so a crash never freezes one. ``lookback`` refetches final windows of
+the recent past and replaces those whose rows changed. A window the server refused (400,
+403, 404) is recorded and not asked again unless ``retry_failed``; other failures are
+retried by the next run.
+
+A dataset grows: another run into the same ``out`` may add entities, move the start
+earlier or the end later (or open it: ``end="now"``); its fields, granularity, time zone
+and format are fixed. ``Backfill.sync(client, out)`` runs the stored dataset up to now.
+Names starting with ``_`` or ``.`` are ignored by Parquet readers, so
+``pyarrow.parquet.read_table(out)`` reads the rows as one table: ``id`` int64, ``ts``
+timestamp (UTC), one float64 column per field.
 """
 
 from __future__ import annotations
@@ -32,27 +40,46 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.to_thread
 import attrs
 
-from locus_async._shell.fanout import run_in_thread
+from locus_async._core.times import resolve_tz
+from locus_async._shell.fanout import run_bounded, run_in_thread
 from locus_async._shell.limiter import Priority
 from locus_async._shell.outdir import OutputDir, OutputLocked, atomic_write
-from locus_async.errors import AuthenticationError, InvalidArgumentType, LocusError, UsageError
-from locus_async.locus._core.windows import Window, plan_windows
+from locus_async.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequest,
+    InvalidArgumentType,
+    LocusError,
+    NotFound,
+    PermissionDenied,
+    UsageError,
+)
+from locus_async.locus._core.freshness import (
+    dataset_windows,
+    is_final,
+    keep_valued,
+    parse_duration,
+)
+from locus_async.locus._core.query import DataQuery, check_id
+from locus_async.locus._core.windows import STEP_SECONDS, Window, parse_granularity
 from locus_async.locus.checkpoint import (
     CHECKPOINT,
-    FORMAT_VERSION,
+    Checkpoint,
     CheckpointError,
+    WindowFailure,
     checkpoint_problem,
+    entity_key,
     file_columns,
 )
 from locus_async.locus.spec import BackfillSpec
@@ -63,6 +90,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backfill",
+    "BackfillPlan",
     "BackfillProgress",
     "BackfillResult",
     "BackfillSpec",
@@ -73,16 +101,11 @@ __all__ = [
 
 logger = logging.getLogger("locus_async.locus.backfill")
 
+#: A window older than this is final whatever its data (``max_lag``).
+DEFAULT_MAX_LAG = timedelta(days=7)
 
-@attrs.frozen
-class WindowFailure:
-    """A window that failed after retries; it is retried by the next run."""
-
-    kind: str
-    entity_id: int
-    start: str
-    end: str
-    error: str
+#: The statuses that mean the request itself is wrong: asking again gets the same answer.
+_PERMANENT = (BadRequest, PermissionDenied, NotFound)
 
 
 @attrs.define
@@ -117,7 +140,9 @@ class BackfillProgress:
 
 @attrs.frozen
 class BackfillResult:
-    """The outcome of one run."""
+    """The outcome of one run. ``failures``: this run's transient failures (the next run
+    retries them); ``permanent_failures``: every window the server refused, not asked
+    again; ``skipped_entities``: entities with none of the dataset's fields."""
 
     out: Path
     windows_total: int
@@ -132,10 +157,20 @@ class BackfillResult:
     busy_seconds: float
     elapsed: float
     entities: int
+    windows_provisional: int = 0
+    windows_refreshed: int = 0
+    windows_revised: int = 0
+    permanent_failures: tuple[WindowFailure, ...] = ()
+    new_permanent: int = 0
+    skipped_entities: tuple[tuple[str, int, str], ...] = ()
+    new_entities: tuple[tuple[str, int], ...] = ()
+    gaps: tuple[tuple[str, int, str, str, int], ...] = ()
+    lagging: tuple[tuple[str, int, str | None], ...] = ()
 
     @property
     def complete(self) -> bool:
-        return not self.failures
+        """No window failed in this run (refused windows of earlier runs aside)."""
+        return not self.failures and not self.new_permanent
 
     @property
     def slot_busy(self) -> float:
@@ -151,7 +186,21 @@ class BackfillResult:
             "windows_written": self.windows_done,
             "windows_skipped": self.windows_skipped,
             "windows_failed": len(self.failures),
+            "windows_failed_permanent": len(self.permanent_failures),
+            "windows_provisional": self.windows_provisional,
+            "windows_refreshed": self.windows_refreshed,
+            "windows_revised": self.windows_revised,
             "failures": [attrs.asdict(f) for f in self.failures],
+            "permanent_failures": [attrs.asdict(f) for f in self.permanent_failures],
+            "skipped_entities": [
+                {"kind": k, "entity_id": i, "reason": r} for k, i, r in self.skipped_entities
+            ],
+            "new_entities": [{"kind": k, "entity_id": i} for k, i in self.new_entities],
+            "gaps": [
+                {"kind": k, "entity_id": i, "start": s, "end": e, "missing_rows": n}
+                for k, i, s, e, n in self.gaps
+            ],
+            "lagging": [{"kind": k, "entity_id": i, "data_until": u} for k, i, u in self.lagging],
             "rows": self.rows,
             "requests": self.requests,
             "rate_limited": self.rate_limited,
@@ -163,33 +212,83 @@ class BackfillResult:
 
 
 @attrs.frozen
+class BackfillPlan:
+    """What a run would do, found without fetching any data (``Backfill.plan``)."""
+
+    out: Path
+    entities: tuple[tuple[str, int, tuple[str, ...]], ...]
+    skipped_entities: tuple[tuple[str, int, str], ...]
+    windows_total: int
+    windows_new: int
+    windows_provisional: int
+    windows_lookback: int
+    windows_refused: int
+    windows_done: int
+    requests: int
+    allowance: int
+    seconds_per_request: float
+
+    @property
+    def estimated_seconds(self) -> float:
+        """The run's duration at the allowance, one request at a time per slot."""
+        return math.ceil(self.requests / max(1, self.allowance)) * self.seconds_per_request
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "entities": [
+                {"kind": k, "entity_id": i, "fields": list(f)} for k, i, f in self.entities
+            ],
+            "skipped_entities": [
+                {"kind": k, "entity_id": i, "reason": r} for k, i, r in self.skipped_entities
+            ],
+            "windows_total": self.windows_total,
+            "windows_new": self.windows_new,
+            "windows_provisional": self.windows_provisional,
+            "windows_lookback": self.windows_lookback,
+            "windows_refused": self.windows_refused,
+            "windows_done": self.windows_done,
+            "requests": self.requests,
+            "allowance": self.allowance,
+            "seconds_per_request": round(self.seconds_per_request, 4),
+            "estimated_seconds": round(self.estimated_seconds, 1),
+        }
+
+
+@attrs.frozen
 class _Task:
     kind: str  # "components" or "sites"
     entity_id: int
     window: Window
+    fields: tuple[str, ...]  # the dataset's fields this entity has
 
     @property
     def stem(self) -> str:
         window = self.window
-        return f"{self.kind[:-1]}-{self.entity_id}_{_stamp(window.start)}_{_stamp(window.end)}"
+        return _stem(self.kind, self.entity_id, window.start, window.end)
+
+    @property
+    def key(self) -> str:
+        return entity_key(self.kind, self.entity_id)
+
+
+def _stem(kind: str, ident: int, start: int, end: int) -> str:
+    return f"{kind[:-1]}-{ident}_{_stamp(start)}_{_stamp(end)}"
 
 
 def _stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def _iso(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _write_parquet(series: TimeSeries, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    table = series.to_arrow(tz="UTC")
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def _write_csv(series: TimeSeries, path: Path) -> None:
+def _csv_bytes(series: TimeSeries) -> bytes:
     columns = series.columns
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -203,89 +302,190 @@ def _write_csv(series: TimeSeries, path: Path) -> None:
                 *("" if column[index] is None else repr(column[index]) for column in values),
             ]
         )
-    data = buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _store(series: TimeSeries, path: Path, fmt: str) -> bool:
+    """Write ``series`` to ``path`` atomically unless the file already holds exactly these
+    rows; True if it was written."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = series.to_arrow(tz="UTC")
+        if path.exists():
+            try:
+                if pq.read_table(path).equals(table):
+                    return False
+            except Exception:  # noqa: S110 - unreadable: replaced below
+                pass
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        return True
+    data = _csv_bytes(series)
+    if path.exists() and path.read_bytes() == data:
+        return False
     atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+    return True
+
+
+def _seconds(value: object, name: str) -> int:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0 or not math.isfinite(value):
+            raise UsageError(f"{name} must be a non-negative number of seconds")
+        return round(value)
+    return parse_duration(value, name)
+
+
+# --------------------------------------------------------------------------- the dataset
+
+
+def _new_dataset(spec: BackfillSpec, query: DataQuery) -> Checkpoint:
+    assert query.start is not None
+    assert query.end is not None
+    return Checkpoint(
+        fields=tuple(query.fields),
+        gran=query.gran.value,
+        tz=query.tz.key,
+        format=spec.format,
+        starts=[query.start],
+        end=None if spec.open_end else query.end,
+        entities={
+            "components": list(spec.components),
+            "sites": list(spec.sites),
+            "site_components": list(spec.site_components),
+            "partner_components": list(spec.partner_components),
+        },
+        node_types=sorted(t.upper() for t in spec.node_types),
+    )
+
+
+def _grow(out: Path, stored: Checkpoint, spec: BackfillSpec, query: DataQuery) -> None:
+    """Grow ``stored`` to cover ``spec`` too, or refuse a change that would mix rows."""
+    theirs = (list(stored.fields), stored.gran, stored.tz, stored.format)
+    ours = (list(query.fields), query.gran.value, query.tz.key, spec.format)
+    names = ("fields", "granularity", "time zone", "format")
+    for name, old, new in zip(names, theirs, ours, strict=True):
+        if old != new:
+            shown = ",".join(old) if isinstance(old, list) else old
+            wanted = ",".join(new) if isinstance(new, list) else new
+            raise UsageError(
+                f"{out} holds a different backfill: its {name} is {shown}, not {wanted}; a "
+                "dataset keeps one set of fields, granularity, time zone and format (rows "
+                "of another would not mix), so use another --out for this one"
+            )
+    types = sorted(t.upper() for t in spec.node_types)
+    if types != stored.node_types:
+        raise UsageError(
+            f"{out} holds a different backfill: its node types are "
+            f"{','.join(stored.node_types) or 'all'}, not {','.join(types) or 'all'}; add "
+            "single components with --add-component, or use another --out"
+        )
+    assert query.start is not None
+    assert query.end is not None
+    if query.start < stored.starts[0]:
+        stored.starts.insert(0, query.start)
+    if spec.open_end or stored.end is None:
+        stored.end = None
+    else:
+        stored.end = max(stored.end, query.end)
+    lists = {
+        "components": spec.components,
+        "sites": spec.sites,
+        "site_components": spec.site_components,
+        "partner_components": spec.partner_components,
+    }
+    for name, ids in lists.items():
+        _add(stored.entities.setdefault(name, []), ids)
+
+
+def _add(target: list[int], ids: Iterable[int]) -> None:
+    for ident in ids:
+        if ident not in target:
+            target.append(ident)
 
 
 class Backfill:
-    """One backfill run into ``out``. ``await Backfill(client, spec, out).run()``.
+    """One backfill (or sync) run into ``out``. ``await Backfill(client, spec, out).run()``.
 
     ``progress`` is called after every window with the live counters. Authentication
     failures stop the run (``AuthenticationError``); other failures of a window (after
-    the client's retries) are recorded and the run goes on: the result lists them and the
-    next run retries them. One run at a time holds ``out`` (``OutputLocked`` otherwise);
-    ``repair=True`` rebuilds a lost or damaged checkpoint from the finished files.
+    the client's retries) are recorded and the run goes on. One run at a time holds
+    ``out`` (``OutputLocked`` otherwise); ``repair=True`` rebuilds a lost or damaged
+    checkpoint from the finished files.
+
+    ``spec=None`` runs the dataset stored in ``out`` up to now (``Backfill.sync``).
+    ``max_lag``: how long a window stays provisional (default 7 days); ``lookback``:
+    refetch final windows that end within it; ``retry_failed``: ask again for windows
+    the server refused and refresh the entities' ``dataavailable``; ``add_components``,
+    ``add_sites``: entities to add to the dataset; ``clock``: unix seconds now.
+    Durations are seconds, ``timedelta``s or strings such as ``"7d"``.
     """
 
     def __init__(
         self,
         client: LocusClient,
-        spec: BackfillSpec,
+        spec: BackfillSpec | None,
         out: str | os.PathLike[str],
         *,
         progress: Callable[[BackfillProgress], None] | None = None,
         priority: Priority = Priority.BACKGROUND,
         repair: bool = False,
+        max_lag: object = DEFAULT_MAX_LAG,
+        lookback: object = 0,
+        retry_failed: bool = False,
+        add_components: Iterable[int] = (),
+        add_sites: Iterable[int] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(spec, BackfillSpec):
+        if spec is not None and not isinstance(spec, BackfillSpec):
             raise InvalidArgumentType(f"spec must be a BackfillSpec, not {type(spec).__name__}")
         if progress is not None and not callable(progress):
             raise InvalidArgumentType(f"progress must be callable, not {type(progress).__name__}")
         if not isinstance(priority, Priority):
             raise InvalidArgumentType("priority must be a Priority (INTERACTIVE or BACKGROUND)")
-        if not isinstance(repair, bool):
-            raise InvalidArgumentType(f"repair must be True or False, not {repair!r}")
+        for name, flag in (("repair", repair), ("retry_failed", retry_failed)):
+            if not isinstance(flag, bool):
+                raise InvalidArgumentType(f"{name} must be True or False, not {flag!r}")
+        if not callable(clock):
+            raise InvalidArgumentType(f"clock must be callable, not {type(clock).__name__}")
         self.client = client
         self.spec = spec
-        self.query = spec.check()
+        self.clock = clock
+        self.query = spec.check(clock()) if spec is not None else None
         self._dir = OutputDir(out, label="out")
         self.out = self._dir.path
         self.repair = repair
+        self.max_lag = _seconds(max_lag, "max_lag")
+        self.lookback = _seconds(lookback, "lookback")
+        self.retry_failed = retry_failed
+        self.add_components = tuple(check_id(i, "component id") for i in add_components)
+        self.add_sites = tuple(check_id(i, "site id") for i in add_sites)
+        if spec is None and repair:
+            raise UsageError(
+                "--repair needs the dataset's arguments: run backfill with them and --repair"
+            )
         self._progress = progress
         self._priority = priority
+        self._now = 0.0
+        self._dataset: Checkpoint | None = None
+        self._upgrade = self._adopt = False
+        self._refused_entities = 0
 
-    # -- planning -------------------------------------------------------------------
+    @classmethod
+    def sync(cls, client: LocusClient, out: str | os.PathLike[str], **options: Any) -> Backfill:
+        """A run of the dataset stored in ``out`` up to now (no spec to repeat)."""
+        return cls(client, None, out, **options)
 
-    async def entities(self) -> list[tuple[str, int]]:
-        """(kind, id) of everything to backfill, in a stable order."""
-        spec = self.spec
-        wanted_types = {t.upper() for t in spec.node_types}
-        found: dict[tuple[str, int], None] = {}
-        for ident in spec.components:
-            found[("components", ident)] = None
-        for ident in spec.sites:
-            found[("sites", ident)] = None
-        expanded = []
-        for site_id in spec.site_components:
-            expanded.extend(await self.client.sites.components(site_id))
-        for partner_id in spec.partner_components:
-            expanded.extend(await self.client.partners.components(partner_id))
-        for component in sorted(expanded, key=lambda c: c.id):
-            if wanted_types and component.node_type.upper() not in wanted_types:
-                continue
-            found[("components", component.id)] = None
-        return list(found)
-
-    def _plan(self, entities: Sequence[tuple[str, int]]) -> list[_Task]:
-        query = self.query
-        assert query.start is not None
-        assert query.end is not None
-        windows = plan_windows(
-            query.start, query.end, query.tz, query.gran, self.client.limits[query.gran]
-        )
-        return [_Task(kind, ident, window) for kind, ident in entities for window in windows]
-
-    # -- the checkpoint -------------------------------------------------------------
+    # -- the dataset ----------------------------------------------------------------
 
     @property
     def checkpoint_path(self) -> Path:
         return self.out / CHECKPOINT
 
-    def _load_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint, checked as a whole; None if there is none."""
+    def _load_checkpoint(self) -> tuple[Checkpoint, int] | None:
+        """The checkpoint, checked as a whole, and its version; None if there is none."""
         try:
             raw = self.checkpoint_path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise CheckpointError(self.checkpoint_path, exc.strerror or str(exc)) from None
@@ -296,46 +496,290 @@ class Backfill:
         problem = checkpoint_problem(body)
         if problem:
             raise CheckpointError(self.checkpoint_path, problem)
-        return dict(body)
+        return Checkpoint.from_json(body), body["version"]
 
-    def _save_checkpoint(self, failures: Sequence[WindowFailure], state: str) -> None:
-        body = {
-            "version": FORMAT_VERSION,
-            "state": state,
-            "spec": self.spec.fingerprint(self.query),
-            "failed": [attrs.asdict(f) for f in failures],
-            "updated": datetime.now(UTC).isoformat(),
-        }
-        data = json.dumps(body, indent=2).encode("utf-8")
-        atomic_write(self.checkpoint_path, lambda tmp: _write_bytes(tmp, data))
-
-    def _prepare_directory(self, tasks: Sequence[_Task]) -> None:
-        """Holding the lock: check the checkpoint against this spec (or rebuild it from the
-        finished files with ``repair``), then remove temporary files a crash left."""
-        fingerprint = self.spec.fingerprint(self.query)
+    def _read_dataset(self) -> Checkpoint:
+        """The dataset this run keeps: the stored one grown by the spec and the additions
+        (or a new one). Sets ``_upgrade`` when its recent windows must be checked again
+        (a version 1 checkpoint, or one rebuilt by ``repair``)."""
         try:
-            previous = self._load_checkpoint()
+            found = self._load_checkpoint()
         except CheckpointError:
             if not self.repair:
                 raise
-            previous = None
-        if previous is not None and previous["spec"] != fingerprint:
-            raise UsageError(
-                f"{self.out} holds a different backfill (other fields, range, zone, granularity, "
-                "entities or format); resume it with the same arguments or use another --out"
-            )
-        if previous is None and any(self._data_files()):
+            found = None
+        self._upgrade = self._adopt = False
+        stored = None
+        if found is not None:
+            stored, version = found
+            self._upgrade = version == 1
+        elif any(self._data_files()):
             if not self.repair:
                 raise UsageError(
                     f"{self.out} holds data files but no {CHECKPOINT}; run the same backfill "
                     "with --repair to adopt the finished files, or use an empty directory"
                 )
+            self._upgrade = self._adopt = True
+        if stored is None:
+            if self.spec is None or self.query is None:
+                raise UsageError(
+                    f"{self.out} holds no dataset ({CHECKPOINT} is missing): start one with "
+                    "backfill (for example --start -30d --end now), then sync it"
+                )
+            dataset = _new_dataset(self.spec, self.query)
+        else:
+            dataset = stored
+            if self.spec is not None and self.query is not None:
+                _grow(self.out, dataset, self.spec, self.query)
+            else:
+                dataset.end = None  # a sync runs up to now
+        _add(dataset.entities.setdefault("components", []), self.add_components)
+        _add(dataset.entities.setdefault("sites", []), self.add_sites)
+        return dataset
+
+    def _query_for(self, fields: Sequence[str]) -> DataQuery:
+        dataset = self._dataset
+        assert dataset is not None
+        return DataQuery(
+            tuple(fields),
+            resolve_tz(dataset.tz),
+            parse_granularity(dataset.gran),
+            dataset.starts[0],
+            None,
+        )
+
+    def _save_checkpoint(self, state: str) -> None:
+        dataset = self._dataset
+        assert dataset is not None
+        dataset.state = state
+        dataset.updated = datetime.fromtimestamp(self.clock(), UTC).isoformat()
+        data = json.dumps(dataset.to_json(), indent=2).encode("utf-8")
+        atomic_write(self.checkpoint_path, lambda tmp: _write_bytes(tmp, data))
+
+    def _suffix(self) -> str:
+        dataset = self._dataset
+        fmt = dataset.format if dataset is not None else "parquet"
+        return ".parquet" if fmt == "parquet" else ".csv"
+
+    def _data_files(self) -> Iterable[Path]:
+        if not self.out.is_dir():
+            return ()
+        suffixes = (".parquet", ".csv")
+        return (
+            p
+            for p in self.out.iterdir()
+            if p.name.endswith(suffixes) and not p.name.startswith(("_", "."))
+        )
+
+    # -- planning -------------------------------------------------------------------
+
+    async def entities(self) -> list[tuple[str, int]]:
+        """(kind, id) of everything in the dataset, in a stable order: the given ids and
+        the components its sites and partners list now (by node type, if it has any)."""
+        if self._dataset is None:
+            self._now = self.clock()
+            self._dataset = self._read_dataset()
+        dataset = self._dataset
+        wanted_types = set(dataset.node_types)
+        found: dict[tuple[str, int], None] = {}
+        for ident in dataset.entities["components"]:
+            found[("components", ident)] = None
+        for ident in dataset.entities["sites"]:
+            found[("sites", ident)] = None
+        expanded = []
+        for site_id in dataset.entities["site_components"]:
+            expanded.extend(await self.client.sites.components(site_id))
+        for partner_id in dataset.entities["partner_components"]:
+            expanded.extend(await self.client.partners.components(partner_id))
+        for component in sorted(expanded, key=lambda c: c.id):
+            if wanted_types and component.node_type.upper() not in wanted_types:
+                continue
+            found[("components", component.id)] = None
+        return list(found)
+
+    async def _fields_of(
+        self, entities: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[str, ...]]:
+        """The dataset's fields each entity has, from its ``dataavailable`` (asked once per
+        entity, kept in the checkpoint; again with ``retry_failed``). An entity with none
+        of them, or whose ``dataavailable`` is refused, is skipped."""
+        dataset = self._dataset
+        assert dataset is not None
+        unasked = [
+            (kind, ident)
+            for kind, ident in entities
+            if entity_key(kind, ident) not in dataset.available or self.retry_failed
+        ]
+        unknown: set[str] = set()  # dataavailable failed for now: ask for every field
+
+        async def ask(index: int) -> None:
+            kind, ident = unasked[index]
+            key = entity_key(kind, ident)
+            api = self.client.components if kind == "components" else self.client.sites
+            try:
+                offered = await api.data_available(ident, refresh=self.retry_failed)
+            except _PERMANENT as exc:
+                dataset.available[key] = []
+                dataset.skipped[key] = f"dataavailable refused: {exc}"
+                self._refused_entities += 1
+                return
+            except AuthenticationError:
+                raise
+            except LocusError as exc:
+                logger.warning("dataavailable of %s failed (%s): asking for every field", key, exc)
+                unknown.add(key)
+                return
+            names = {
+                name
+                for base in offered
+                if dataset.gran in base.granularities
+                for name in base.short_names
+            }
+            dataset.available[key] = [f for f in dataset.fields if f in names]
+            dataset.skipped.pop(key, None)
+
+        await run_bounded(len(unasked), self.client.limiter.capacity + 1, ask)
+        out: dict[tuple[str, int], tuple[str, ...]] = {}
+        for kind, ident in entities:
+            key = entity_key(kind, ident)
+            if key in unknown:
+                out[(kind, ident)] = tuple(dataset.fields)
+                continue
+            has = tuple(dataset.available[key])
+            if not has:
+                dataset.skipped.setdefault(
+                    key, f"has none of {','.join(dataset.fields)} at {dataset.gran}"
+                )
+                continue
+            out[(kind, ident)] = has
+        return out
+
+    def _plan(self, fields: dict[tuple[str, int], tuple[str, ...]]) -> list[_Task]:
+        dataset = self._dataset
+        assert dataset is not None
+        query = self._query_for(dataset.fields)
+        windows = dataset_windows(
+            dataset.starts, dataset.end, now=self._now, tz=query.tz, gran=query.gran,
+            limit=self.client.limits[query.gran],
+        )  # fmt: skip
+        return [
+            _Task(kind, ident, window, has)
+            for (kind, ident), has in fields.items()
+            for window in windows
+        ]
+
+    def _classify(self, tasks: Sequence[_Task]) -> _Work:
+        """What each planned window needs (reads the directory only)."""
+        dataset = self._dataset
+        assert dataset is not None
+        now, suffix = self._now, self._suffix()
+        names = {p.name for p in self._data_files()}
+        by_start: dict[str, list[str]] = {}
+        for name in names:
+            head, _, _ = name.rpartition("_")
+            by_start.setdefault(head, []).append(name)
+        refused = set() if self.retry_failed else {
+            (f.kind, f.entity_id, f.start, f.end) for f in dataset.failed if f.permanent
+        }  # fmt: skip
+        work = _Work()
+        for task in tasks:
+            name = task.stem + suffix
+            has_file = name in names
+            head = name.rpartition("_")[0]
+            work.stale[task] = [n for n in by_start.get(head, ()) if n != name]
+            window = task.window
+            ident = (
+                task.kind,
+                task.entity_id,
+                window.start_utc.isoformat(),
+                window.end_utc.isoformat(),
+            )
+            recent = window.end > now - self.max_lag
+            if ident in refused:
+                work.refused.append(task)
+            elif task.stem in dataset.provisional or (self._upgrade and has_file and recent):
+                work.todo.append(task)
+                work.reason[task] = "provisional"
+            elif not has_file:
+                work.todo.append(task)
+                work.reason[task] = "new"
+            elif self.lookback and window.end > now - self.lookback:
+                work.todo.append(task)
+                work.reason[task] = "lookback"
+            else:
+                work.done.append(task)
+            if has_file:
+                work.had_file.add(task)
+        return work
+
+    async def plan(self) -> BackfillPlan:
+        """What ``run`` would do, without fetching any data or writing anything: the
+        entities (with the fields each is asked for), the windows by kind and the data
+        requests, and the time they take at the client's allowance (from the dataset's
+        measured request time, else the planning requests' own)."""
+        stats = self.client.stats
+        requests, busy = stats.requests, stats.busy_seconds
+        self._now = self.clock()
+        self._dataset = self._read_dataset()
+        await self.client.authenticate()
+        entities = await self.entities()
+        fields = await self._fields_of(entities)
+        tasks = self._plan(fields)
+        work = await run_in_thread(self._classify, tasks)
+        dataset = self._dataset
+        measured = (stats.busy_seconds - busy) / max(1, stats.requests - requests)
+        reasons = list(work.reason.values())
+        return BackfillPlan(
+            out=self.out,
+            entities=tuple((kind, ident, has) for (kind, ident), has in fields.items()),
+            skipped_entities=self._skipped(entities),
+            windows_total=len(tasks),
+            windows_new=reasons.count("new"),
+            windows_provisional=reasons.count("provisional"),
+            windows_lookback=reasons.count("lookback"),
+            windows_refused=len(work.refused),
+            windows_done=len(work.done),
+            requests=len(work.todo),
+            allowance=self.client.limiter.capacity,
+            seconds_per_request=dataset.window_seconds or measured or 1.0,
+        )
+
+    def _skipped(self, entities: Sequence[tuple[str, int]]) -> tuple[tuple[str, int, str], ...]:
+        dataset = self._dataset
+        assert dataset is not None
+        return tuple(
+            (kind, ident, dataset.skipped[entity_key(kind, ident)])
+            for kind, ident in entities
+            if entity_key(kind, ident) in dataset.skipped
+        )
+
+    # -- the directory --------------------------------------------------------------
+
+    def _prepare_directory(self, tasks: Sequence[_Task]) -> _Work:
+        """Holding the lock: adopt the files of a lost checkpoint (``repair``), remove a
+        crashed run's temporaries, see what each window needs, and remove the files a
+        longer window of the same start replaced."""
+        if self._adopt:
             self._repair(tasks)
         self._dir.remove_our_temporaries()
+        work = self._classify(tasks)
+        for task in work.had_file:
+            self._remove(work.stale.get(task, ()))
+        return work
+
+    def _remove(self, names: Iterable[str]) -> None:
+        for name in names:
+            try:
+                (self.out / name).unlink()
+            except FileNotFoundError:
+                continue
+            logger.info("removed %s: a longer window with the same start replaced it", name)
 
     def _repair(self, tasks: Sequence[_Task]) -> None:
-        """Rebuild the checkpoint from the data files: each must be a window of this spec
-        with the columns it would have; a damaged one is removed (it is fetched again)."""
+        """Adopt the data files: each must be a window of this dataset with its columns;
+        a damaged one is removed (it is fetched again)."""
+        dataset = self._dataset
+        assert dataset is not None
         names = {t.stem + self._suffix() for t in tasks}
         files = list(self._data_files())
         foreign = sorted(p.name for p in files if p.name not in names)
@@ -344,8 +788,8 @@ class Backfill:
                 f"--repair: {len(foreign)} file(s) in {self.out} are not windows of this backfill "
                 f"(first: {foreign[0]}); give the arguments it was started with"
             )
-        columns = ["id", "ts", *self.query.fields]
-        damaged = [p for p in files if file_columns(p, self.spec.format) != columns]
+        columns = ["id", "ts", *dataset.fields]
+        damaged = [p for p in files if file_columns(p, dataset.format) != columns]
         for path in damaged:
             path.unlink()
         logger.warning(
@@ -354,24 +798,13 @@ class Backfill:
             len(files) - len(damaged),
             len(damaged),
         )
-        self._save_checkpoint((), "incomplete")
-
-    def _suffix(self) -> str:
-        return ".parquet" if self.spec.format == "parquet" else ".csv"
-
-    def _data_files(self) -> Iterable[Path]:
-        if not self.out.is_dir():
-            return ()
-        return (p for p in self.out.glob(f"*{self._suffix()}") if not p.name.startswith(("_", ".")))
 
     # -- running --------------------------------------------------------------------
 
-    async def run(self) -> BackfillResult:
-        """Authenticate, list the entities, then lock ``out`` and fetch what is missing.
-        Nothing is created in ``out`` before the first two succeeded; a new ``out`` is
-        created only once a first window came back (a caller's own bearer token cannot be
-        checked any other way)."""
-        if self.spec.format == "parquet":
+    def _require_arrow(self) -> None:
+        dataset = self._dataset
+        fmt = dataset.format if dataset is not None else None
+        if fmt == "parquet":
             try:
                 import pyarrow.parquet  # noqa: F401
             except ImportError:
@@ -379,6 +812,12 @@ class Backfill:
                     "Parquet output needs pyarrow: pip install 'locus-async[arrow]' "
                     "(or use --format csv)"
                 ) from None
+
+    async def run(self) -> BackfillResult:
+        """Authenticate, list the entities, then lock ``out`` and fetch what is missing,
+        provisional or inside the lookback. Nothing is created in ``out`` before the first
+        two succeeded; a new ``out`` is created only once a first window came back (a
+        caller's own bearer token cannot be checked any other way)."""
         stats = self.client.stats
         before = (
             stats.requests,
@@ -388,11 +827,24 @@ class Backfill:
             stats.busy_seconds,
         )
         started = time.monotonic()
+        self._now = self.clock()
+        self._refused_entities = 0
+        try:
+            self._dataset = self._read_dataset()
+        except UsageError:
+            if self.out.is_dir():
+                with self._dir.lock():  # a run in progress is the first thing to say
+                    pass
+            raise
+        self._require_arrow()
         await self.client.authenticate()
         entities = await self.entities()
         if not entities:
             raise UsageError(f"nothing to backfill: {self._empty_reason()}")
-        tasks = self._plan(entities)
+        fields = await self._fields_of(entities)
+        if not fields:
+            raise UsageError(f"nothing to backfill: {self._none_has_fields(entities)}")
+        tasks = self._plan(fields)
         fetched: dict[_Task, TimeSeries | LocusError] = {}
         if tasks and not self.out.exists():
             try:
@@ -402,34 +854,72 @@ class Backfill:
             except LocusError as exc:  # recorded by the run as that window's failure
                 fetched[tasks[0]] = exc
         with self._dir.lock():
-            await run_in_thread(self._prepare_directory, tasks)
-            return await self._run_locked(entities, tasks, before, started, fetched)
+            known = self._dataset
+            # Read again holding the lock: another run may have finished in between.
+            self._dataset = await run_in_thread(self._read_dataset)
+            for key, value in known.available.items():
+                if key not in self._dataset.available or self.retry_failed:
+                    self._dataset.available[key] = value
+            for key, reason in known.skipped.items():
+                self._dataset.skipped.setdefault(key, reason)
+            work = await run_in_thread(self._prepare_directory, tasks)
+            return await self._run_locked(
+                entities, tasks, work, before=before, started=started, fetched=fetched
+            )
+
+    def _none_has_fields(self, entities: Sequence[tuple[str, int]]) -> str:
+        dataset = self._dataset
+        assert dataset is not None
+        kind, ident = entities[0]
+        reason = dataset.skipped.get(entity_key(kind, ident), "")
+        return (
+            f"none of the {len(entities)} entities has {','.join(dataset.fields)} at "
+            f"{dataset.gran} (first: {kind[:-1]} {ident} {reason.removeprefix('has ')}); check "
+            "--fields and --gran against `locus-async available`"
+        )
 
     def _empty_reason(self) -> str:
-        spec = self.spec
-        where = [f"site {i}" for i in spec.site_components] + [
-            f"partner {i}" for i in spec.partner_components
+        dataset = self._dataset
+        assert dataset is not None
+        where = [f"site {i}" for i in dataset.entities["site_components"]] + [
+            f"partner {i}" for i in dataset.entities["partner_components"]
         ]
-        types = f" of node type {', '.join(spec.node_types)}" if spec.node_types else ""
+        types = f" of node type {', '.join(dataset.node_types)}" if dataset.node_types else ""
         return f"{' and '.join(where)} ha{'s' if len(where) == 1 else 've'} no components{types}"
 
-    async def _run_locked(
+    async def _run_locked(  # noqa: PLR0915 - one run's bookkeeping in one place
         self,
         entities: Sequence[tuple[str, int]],
         tasks: Sequence[_Task],
+        work: _Work,
+        *,
         before: tuple[int, int, int, int, float],
         started: float,
         fetched: dict[_Task, TimeSeries | LocusError],
     ) -> BackfillResult:
+        dataset = self._dataset
+        assert dataset is not None
         stats = self.client.stats
-        existing = {p.name for p in self._data_files()}
-        todo = [t for t in tasks if t.stem + self._suffix() not in existing]
+        now = self._now
+        todo = work.todo
         progress = BackfillProgress(
             windows_total=len(tasks), windows_skipped=len(tasks) - len(todo)
         )
         failures: list[WindowFailure] = []
+        outcome: dict[_Task, tuple[int, bool]] = {}  # rows without values, file written
+        new_entities = tuple(e for e in entities if e not in set(dataset.found))
+        retried = {(t.kind, t.entity_id, t.window.start_utc.isoformat()) for t in todo}
+        kept = [
+            f
+            for f in dataset.failed
+            if f.permanent and (f.kind, f.entity_id, f.start) not in retried
+        ]
+        # A window that may turn out provisional is listed before its file is written.
+        for task in todo:
+            if task.window.end > now - self.max_lag:
+                dataset.provisional.add(task.stem)
         self._report(progress, before)
-        await run_in_thread(self._save_checkpoint, failures, "running")
+        await run_in_thread(self._save_checkpoint, "running")
         logger.info(
             "backfill of %d windows (%d entities), %d already done",
             len(tasks),
@@ -446,46 +936,53 @@ class Backfill:
                     series = await self._fetch(task) if task not in fetched else fetched.pop(task)
                     if isinstance(series, LocusError):
                         raise series
-                    await run_in_thread(self._write, task, series)
+                    columns, empty = keep_valued(series.columns, dataset.fields)
+                    valued = TimeSeries(columns, tz=series.tz, gran=series.gran)
+                    written = await run_in_thread(self._write, task, valued, work)
                 except AuthenticationError as exc:
                     auth_failure.append(exc)
                     scope.cancel()
                     return
                 except (LocusError, OSError) as exc:
-                    failures.append(
-                        WindowFailure(
-                            task.kind,
-                            task.entity_id,
-                            task.window.start_utc.isoformat(),
-                            task.window.end_utc.isoformat(),
-                            str(exc),
-                        )
-                    )
+                    failures.append(_failure(task, exc))
                     progress.windows_failed += 1
                     logger.warning("window %s failed: %s", task.stem, exc)
                 else:
+                    outcome[task] = (empty, written)
+                    if len(columns):
+                        last = columns.ts[-1]
+                        if last > dataset.frontiers.get(task.key, -(2**62)):
+                            dataset.frontiers[task.key] = last
                     progress.windows_done += 1
-                    progress.rows += len(series)
+                    progress.rows += len(valued)
                 self._report(progress, before)
 
         workers = min(len(todo), self.client.limiter.capacity + 2)
         state = "interrupted"  # unless the task group ends normally: Ctrl-C, cancellation
+        gaps: list[tuple[str, int, str, str, int]] = []
         try:
             async with anyio.create_task_group() as group:
                 for _ in range(max(0, workers)):
                     group.start_soon(worker, group.cancel_scope)
             state = "complete" if not failures and not auth_failure else "incomplete"
         finally:
+            gaps = self._finalize(outcome, work)
+            dataset.failed = kept + failures
+            dataset.found = list(entities)
+            requests = stats.requests - before[0]
+            if requests:
+                dataset.window_seconds = (stats.busy_seconds - before[4]) / requests
             with anyio.CancelScope(shield=True):
-                await run_in_thread(self._save_checkpoint, failures, state)
+                await run_in_thread(self._save_checkpoint, state)
         if auth_failure:
             raise auth_failure[0]
+        refreshed = [t for t in outcome if t in work.had_file]
         return BackfillResult(
             out=self.out,
             windows_total=len(tasks),
             windows_done=progress.windows_done,
             windows_skipped=progress.windows_skipped,
-            failures=tuple(failures),
+            failures=tuple(f for f in failures if not f.permanent),
             rows=progress.rows,
             requests=stats.requests - before[0],
             rate_limited=stats.rate_limited - before[1],
@@ -494,19 +991,77 @@ class Backfill:
             busy_seconds=stats.busy_seconds - before[4],
             elapsed=time.monotonic() - started,
             entities=len(entities),
+            windows_provisional=sum(1 for t in tasks if t.stem in dataset.provisional),
+            windows_refreshed=len(refreshed),
+            windows_revised=sum(
+                1 for t in refreshed if work.reason.get(t) == "lookback" and outcome[t][1]
+            ),
+            permanent_failures=tuple(f for f in dataset.failed if f.permanent),
+            new_permanent=sum(1 for f in failures if f.permanent) + self._refused_entities,
+            skipped_entities=self._skipped(entities),
+            new_entities=new_entities,
+            gaps=tuple(gaps),
+            lagging=self._lagging(tasks),
+        )
+
+    def _finalize(
+        self, outcome: dict[_Task, tuple[int, bool]], work: _Work
+    ) -> list[tuple[str, int, str, str, int]]:
+        """Mark the fetched windows whose data can no longer grow final; the gaps of those
+        that turned final by age."""
+        dataset = self._dataset
+        assert dataset is not None
+        gaps = []
+        for task, (empty, _) in outcome.items():
+            if task.stem not in dataset.provisional:
+                continue
+            frontier = dataset.frontiers.get(task.key)
+            if not is_final(task.window, frontier, self._now, self.max_lag):
+                continue
+            dataset.provisional.discard(task.stem)
+            aged = task.window.end <= self._now - self.max_lag
+            if empty and aged and work.reason.get(task) == "provisional":
+                window = task.window
+                gaps.append(
+                    (task.kind, task.entity_id, window.start_utc.isoformat(),
+                     window.end_utc.isoformat(), empty)
+                )  # fmt: skip
+        return gaps
+
+    def _lagging(self, tasks: Sequence[_Task]) -> tuple[tuple[str, int, str | None], ...]:
+        """Entities whose newest data is more than an hour (or a bucket) behind the newest
+        of the dataset, or that have none: their windows stay provisional, the others'
+        do not wait for them."""
+        dataset = self._dataset
+        assert dataset is not None
+        entities = dict.fromkeys((t.kind, t.entity_id) for t in tasks)
+        frontiers = {e: dataset.frontiers.get(entity_key(*e)) for e in entities}
+        known = [f for f in frontiers.values() if f is not None]
+        if not known:
+            return ()
+        step = STEP_SECONDS.get(parse_granularity(dataset.gran), 86_400)
+        limit = max(known) - max(3600, step)
+        return tuple(
+            (kind, ident, _iso(frontier))
+            for (kind, ident), frontier in frontiers.items()
+            if frontier is None or frontier < limit
         )
 
     async def _fetch(self, task: _Task) -> TimeSeries:
         return await self.client.fetch_window(
-            task.kind, task.entity_id, self.query, task.window, priority=self._priority
+            task.kind,
+            task.entity_id,
+            self._query_for(task.fields),
+            task.window,
+            priority=self._priority,
         )
 
-    def _write(self, task: _Task, series: TimeSeries) -> None:
-        path = self.out / (task.stem + self._suffix())
-        if self.spec.format == "parquet":
-            _write_parquet(series, path)
-        else:
-            _write_csv(series, path)
+    def _write(self, task: _Task, series: TimeSeries, work: _Work) -> bool:
+        dataset = self._dataset
+        assert dataset is not None
+        written = _store(series, self.out / (task.stem + self._suffix()), dataset.format)
+        self._remove(work.stale.get(task, ()))
+        return written
 
     def _report(self, progress: BackfillProgress, before: tuple[int, int, int, int, float]) -> None:
         stats = self.client.stats
@@ -515,3 +1070,29 @@ class Backfill:
         progress.retries = stats.retries - before[2]
         if self._progress is not None:
             self._progress(progress)
+
+
+@attrs.define
+class _Work:
+    """A run's windows by what they need."""
+
+    todo: list[_Task] = attrs.field(factory=list)
+    done: list[_Task] = attrs.field(factory=list)
+    refused: list[_Task] = attrs.field(factory=list)
+    reason: dict[_Task, str] = attrs.field(factory=dict)  # new, provisional, lookback
+    had_file: set[_Task] = attrs.field(factory=set)
+    stale: dict[_Task, list[str]] = attrs.field(factory=dict)
+
+
+def _failure(task: _Task, exc: BaseException) -> WindowFailure:
+    window = task.window
+    status = exc.status_code if isinstance(exc, APIError) else None
+    return WindowFailure(
+        task.kind,
+        task.entity_id,
+        window.start_utc.isoformat(),
+        window.end_utc.isoformat(),
+        str(exc),
+        status,
+        isinstance(exc, _PERMANENT),
+    )

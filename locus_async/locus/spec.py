@@ -7,14 +7,18 @@ checkpoint keeps. Must never: do I/O.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
-from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from locus_async._core.times import resolve_tz
 from locus_async.errors import InvalidArgumentType, UsageError
+from locus_async.locus._core.freshness import relative_moment
 from locus_async.locus._core.query import DataQuery, check_id, parse_fields, prepare_data_query
+from locus_async.locus._core.windows import to_instant
 from locus_async.locus.models import Granularity
 
 if TYPE_CHECKING:
@@ -109,7 +113,10 @@ def _gran(value: object) -> str:
 class BackfillSpec:
     """What to backfill. Entities come from any mix of the id lists; node types filter the
     components found through ``site_components`` and ``partner_components``. ``fields`` is
-    a list of short names or one comma-separated string; every argument is checked here."""
+    a list of short names or one comma-separated string. ``start`` and ``end`` are local
+    times in ``tz`` (or aware), and may be relative: ``end="now"`` keeps the dataset open
+    (it grows with every sync), ``start="-30d"`` is 30 days before the first run. Every
+    argument is checked here."""
 
     fields: tuple[str, ...] = attrs.field(converter=parse_fields)
     start: date | str | None = attrs.field(converter=_start)
@@ -127,15 +134,34 @@ class BackfillSpec:
         if self.format not in ("parquet", "csv"):
             raise UsageError(f"format must be parquet or csv, not {self.format!r}")
 
-    def query(self) -> DataQuery:
+    @property
+    def open_end(self) -> bool:
+        """True for ``end="now"``: the dataset runs up to the present and keeps growing."""
+        return isinstance(self.end, str) and self.end.strip().lower() == "now"
+
+    def query(self, now: float | None = None) -> DataQuery:
+        """The checked query, with ``now`` and relative moments (``-30d``) read against
+        ``now`` (unix seconds; default the wall clock)."""
+        moment = time.time() if now is None else now
+        start, end = self.start, self.end
+        begin = relative_moment(start, moment, "start")
+        finish = relative_moment(end, moment, "end")
+        if begin is not None or finish is not None:
+            zone = resolve_tz(self.tz)
+            if begin is None and start is not None:
+                begin = to_instant(start, zone, name="start")[0]
+            if finish is None and end is not None:
+                finish = to_instant(end, zone, name="end")[0]
+            start = None if begin is None else datetime.fromtimestamp(begin, UTC)
+            end = None if finish is None else datetime.fromtimestamp(finish, UTC)
         query = prepare_data_query(
-            fields=list(self.fields), start=self.start, end=self.end, tz=self.tz, gran=self.gran
+            fields=list(self.fields), start=start, end=end, tz=self.tz, gran=self.gran
         )
         if query.gran is Granularity.LATEST:
             raise UsageError("a backfill needs a range; latest is a single request (use data)")
         return query
 
-    def check(self) -> DataQuery:
+    def check(self, now: float | None = None) -> DataQuery:
         """Validate everything that can be validated before any request."""
         if not (self.components or self.sites or self.site_components or self.partner_components):
             raise UsageError(
@@ -147,20 +173,4 @@ class BackfillSpec:
         _ids(self.partner_components, "partner id")
         if self.format not in ("parquet", "csv"):
             raise UsageError(f"format must be parquet or csv, not {self.format!r}")
-        return self.query()
-
-    def fingerprint(self, query: DataQuery) -> dict[str, Any]:
-        """What must not change between runs into one directory (no secrets here)."""
-        return {
-            "fields": list(query.fields),
-            "gran": query.gran.value,
-            "tz": query.tz.key,
-            "start": query.start,
-            "end": query.end,
-            "format": self.format,
-            "components": list(self.components),
-            "sites": list(self.sites),
-            "site_components": list(self.site_components),
-            "partner_components": list(self.partner_components),
-            "node_types": sorted(t.upper() for t in self.node_types),
-        }
+        return self.query(now)

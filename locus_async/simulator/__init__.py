@@ -61,6 +61,7 @@ from locus_async.simulator._snstate import (
     SnWorld,
     default_world,
 )
+from locus_async.simulator._timeline import SimClock, Timeline
 from locus_async.simulator.locus import (
     CLIENT_CREDENTIALS_ACCOUNT,
     DEFAULT_ACCOUNT,
@@ -86,6 +87,7 @@ __all__ = [
     "PartnerSpec",
     "RateRule",
     "ServedSimulator",
+    "SimClock",
     "SimRequest",
     "SimResponse",
     "Simulator",
@@ -93,6 +95,7 @@ __all__ = [
     "SiteSpec",
     "SnWorld",
     "SolarNetSimulator",
+    "Timeline",
     "default_fleet",
     "default_world",
 ]
@@ -138,7 +141,10 @@ class Simulator(_Simulated):
     ``token_lifetime``: seconds (default 3600); ``rotate_refresh_tokens``: the refresh grant
     also returns a new refresh token (the reference says it does not); ``unknown_fields``:
     add an undocumented field to every object; ``faults``: see ``Faults``; ``clock``: wall
-    clock for token expiry, "now" and alert ages; ``seed``: the weather.
+    clock for token expiry, "now" and alert ages (``SimClock`` is one tests move by hand);
+    ``seed``: the weather; ``timeline``: when data reaches the server (upload lag per
+    component, late revisions, components commissioned during the run; see ``Timeline``;
+    default: every minute is there as soon as it ends).
     """
 
     def __init__(
@@ -153,8 +159,13 @@ class Simulator(_Simulated):
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
         seed: int = 7,
+        timeline: Timeline | None = None,
     ) -> None:
         check_whole(allowance, "allowance")
+        if timeline is not None and not isinstance(timeline, Timeline):
+            raise InvalidArgumentType(
+                f"timeline must be a Timeline(...), not {type(timeline).__name__}"
+            )
         check_number(token_lifetime, "token_lifetime", above=True)
         if faults is not None and not isinstance(faults, Faults):
             raise InvalidArgumentType(f"faults must be a Faults(...), not {type(faults).__name__}")
@@ -169,6 +180,7 @@ class Simulator(_Simulated):
             unknown_fields=unknown_fields,
             clock=clock,
             seed=seed,
+            timeline=timeline,
         )
         self.app = SimulatorApp(self.core, faults)
 
@@ -193,10 +205,12 @@ class Simulator(_Simulated):
         end: datetime,
         tz: str,
         gran: str = "monthly",
+        as_of: datetime | float | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows a correct client returns for this request (see ``SimulatorCore.ground_truth``)."""
+        """Rows a correct client returns for this request, as of ``as_of`` (default the
+        simulator's clock; see ``SimulatorCore.ground_truth``)."""
         return self.core.ground_truth(
-            kind, entity_id, fields=fields, start=start, end=end, tz=tz, gran=gran
+            kind, entity_id, fields=fields, start=start, end=end, tz=tz, gran=gran, as_of=as_of
         )
 
     @staticmethod

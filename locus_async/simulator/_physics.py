@@ -269,7 +269,7 @@ class Physics:
     def aggregate(
         self,
         minutes: Callable[[int], array[float]],
-        key: tuple[object, ...],
+        key: tuple[object, ...] | Callable[[int], tuple[object, ...]],
         start: int,
         end: int,
     ) -> Aggregate | None:
@@ -286,11 +286,12 @@ class Physics:
             lo = max(start, base) - base
             hi = min(end, base + MINUTES_PER_DAY) - base
             if lo == 0 and hi == MINUTES_PER_DAY:
-                cached = self._day_aggregates.get((*key, day))
+                day_key = key(day) if callable(key) else (*key, day)
+                cached = self._day_aggregates.get(day_key)
                 if cached is None:
                     values = minutes(day)
                     cached = (sum(values), max(values), min(values), MINUTES_PER_DAY)
-                    self._day_aggregates[(*key, day)] = cached
+                    self._day_aggregates[day_key] = cached
                 part_sum, part_max, part_min, part_count = cached
             else:
                 values = minutes(day)

@@ -205,7 +205,7 @@ def test_backfill_writes_the_ground_truth_and_resumes(cli_sim: Simulator, tmp_pa
     assert _dataset(out) == _truth(cli_sim)
     checkpoint = json.loads((out / "_locus_backfill.json").read_text())
     assert checkpoint["state"] == "complete"
-    assert checkpoint["spec"]["fields"] == ["W_avg", "Wh_sum"]
+    assert checkpoint["dataset"]["fields"] == ["W_avg", "Wh_sum"]
 
 
 def test_failed_windows_exit_4_and_are_retried(tmp_path: Path) -> None:

@@ -160,9 +160,10 @@ CORRUPT = [
     ("not UTF-8", b"\xff\xfe\x00garbage"),
     ("a future version", None),
     ("an unknown state", None),
-    ("a spec of the wrong shape", None),
+    ("a dataset of the wrong shape", None),
     ("failed of the wrong shape", None),
-    ("a wrong spec field type", None),
+    ("a wrong range type", None),
+    ("a missing part", None),
 ]
 
 
@@ -172,12 +173,14 @@ def _corrupt(valid: dict[str, Any], case: str) -> bytes:
         body["version"] = 99
     elif case == "an unknown state":
         body["state"] = "done?"
-    elif case == "a spec of the wrong shape":
-        body["spec"] = ["fields"]
+    elif case == "a dataset of the wrong shape":
+        body["dataset"] = ["fields"]
     elif case == "failed of the wrong shape":
         body["failed"] = [{"kind": "components"}]
-    elif case == "a wrong spec field type":
-        body["spec"]["start"] = "yesterday"
+    elif case == "a wrong range type":
+        body["range"]["starts"] = ["yesterday"]
+    elif case == "a missing part":
+        del body["provisional"]
     return json.dumps(body).encode()
 
 
@@ -323,8 +326,9 @@ def test_a_first_window_that_fails_is_not_fetched_twice(tmp_path: Path) -> None:
     assert code == 4
     summary = json.loads(stdout)
     assert summary["windows_failed"] == 2
-    # 1 token grant, 54370's 2 windows, and 54369's 2 windows x 6 attempts each
-    assert summary["requests"] == 1 + 2 + 2 * 6
+    # 1 token grant; dataavailable: 54369's 6 attempts, 54370's 1; 54370's 2 windows;
+    # 54369's 2 windows x 6 attempts each
+    assert summary["requests"] == 1 + 6 + 1 + 2 + 2 * 6
 
 
 def test_nothing_is_created_when_no_component_matches(cli_sim: Simulator, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Owns: data bodies and the ground truth. Must never: read the real clock.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -107,20 +108,58 @@ class DataHandlers(CoreState):
         )
         return self.rows(kind, ident, fields=fields, start=start, end=end, tz=tz, gran=gran)
 
-    def _minutes_source(self, kind: str, ident: int, base: str) -> Callable[[int], Any]:
-        if kind == "components":
-            return lambda day: self.physics.component_minutes(ident, base, day)
-        return lambda day: self.physics.site_minutes(ident, base, day)
+    def _minutes_source(
+        self, kind: str, ident: int, base: str, now: float
+    ) -> tuple[Callable[[int], Any], Callable[[int], tuple[object, ...]]]:
+        """The minute values of one base field by UTC day as the server has them at ``now``,
+        and the key under which a whole day's aggregate may be cached."""
+        if kind != "components":
+            return (
+                lambda day: self.physics.site_minutes(ident, base, day),
+                lambda day: (kind, ident, base, day),
+            )
+        timeline = self.timeline
 
-    def _available(self, kind: str, ident: int) -> tuple[int, int]:
-        """Epoch minutes ``[from, until)`` with data: commissioning to now."""
+        def minutes(day: int) -> Any:
+            values = self.physics.component_minutes(ident, base, day)
+            pending = timeline.pending_hours(ident, day, now) if timeline is not None else ()
+            if not pending:
+                return values
+            revised = array("d", values)
+            scale = timeline.revision_scale if timeline is not None else 1.0
+            for hour in pending:
+                for index in range(hour * 60, hour * 60 + 60):
+                    revised[index] = values[index] * scale
+            return revised
+
+        def key(day: int) -> tuple[object, ...]:
+            pending = timeline.pending_hours(ident, day, now) if timeline is not None else ()
+            return (kind, ident, base, day, pending)
+
+        return minutes, key
+
+    def _available(self, kind: str, ident: int, now: float) -> tuple[int, int]:
+        """Epoch minutes ``[from, until)`` with data at ``now``: commissioning to the
+        upload frontier (the timeline's; without one, now)."""
+        timeline = self.timeline
         if kind == "components":
             commissioned = self.fleet.components[ident].component.commissioned
+            members = [ident]
         else:
-            dates = [c.commissioned for c in self.fleet.meters(ident) if c.commissioned]
+            meters = self.fleet.meters(ident)
+            dates = [c.commissioned for c in meters if c.commissioned]
             commissioned = min(dates) if dates else None
+            members = [c.id for c in meters]
         first = epoch_day(commissioned) * MINUTES_PER_DAY if commissioned else 0
-        return first, int(self.clock() // 60)
+        until = int(now // 60)
+        if timeline is not None:
+            starts = [timeline.first_minute(m) for m in members]
+            known = [m for m in starts if m is not None]
+            if known and len(known) == len(starts):
+                first = max(first, min(known))
+            if members:
+                until = min(until, *(timeline.frontier(m, now) for m in members))
+        return first, until
 
     def rows(
         self,
@@ -132,16 +171,19 @@ class DataHandlers(CoreState):
         end: int,
         tz: ZoneInfo,
         gran: str,
+        now: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows for buckets with ``start <= ts < end`` (no limit check: the ground truth)."""
+        """Rows for buckets with ``start <= ts < end`` as the server has them at ``now``
+        (default: its clock); no limit check: the ground truth."""
+        moment = self.clock() if now is None else now
         starts = bucket_starts(start, end, tz, gran)
         if not starts:
             return []
         if starts[-1] < end:  # no following bucket was found: should not happen
             raise AssertionError("bucket list has no end")
-        first_ok, until = self._available(kind, ident)
+        first_ok, until = self._available(kind, ident, moment)
         plan = [(name, *name.rsplit("_", 1)) for name in fields]
-        sources = {base: self._minutes_source(kind, ident, base) for _, base, _ in plan}
+        sources = {base: self._minutes_source(kind, ident, base, moment) for _, base, _ in plan}
         out: list[dict[str, Any]] = []
         physics = self.physics
         # Sub-daily: slice buckets out of one contiguous minute array per base field.
@@ -149,7 +191,7 @@ class DataHandlers(CoreState):
         span_lo = max(starts[0] // 60, first_ok)
         span_hi = min(starts[-1] // 60, until)
         spans = (
-            {base: physics.span(source, span_lo, span_hi) for base, source in sources.items()}
+            {base: physics.span(source[0], span_lo, span_hi) for base, source in sources.items()}
             if contiguous and span_lo < span_hi
             else {}
         )
@@ -187,7 +229,8 @@ class DataHandlers(CoreState):
                         else:
                             row[name] = sum(segment) / len(segment)
                         continue
-                    agg = physics.aggregate(sources[base], (kind, ident, base), lo, hi)
+                    minutes, key = sources[base]
+                    agg = physics.aggregate(minutes, key, lo, hi)
                     if agg is None:
                         continue
                     total, high, low, count = agg
@@ -196,15 +239,14 @@ class DataHandlers(CoreState):
         return out
 
     def _latest(self, ident: int, fields: list[str], tz: ZoneInfo) -> list[dict[str, Any]]:
-        first_ok, until = self._available("components", ident)
-        minute = until - 1
+        now = self.clock()
+        first_ok, until = self._available("components", ident, now)
+        minute = min(until, int(now // 60)) - 1
         row: dict[str, Any] = {"id": ident, "ts": format_ts(minute * 60, tz)}
         if minute >= first_ok:
             for name in fields:
-                base = name.rsplit("_", 1)[0]
-                row[name] = self.physics.component_minutes(ident, base, minute // MINUTES_PER_DAY)[
-                    minute % MINUTES_PER_DAY
-                ]
+                minutes, _ = self._minutes_source("components", ident, name.rsplit("_", 1)[0], now)
+                row[name] = minutes(minute // MINUTES_PER_DAY)[minute % MINUTES_PER_DAY]
         return [row]
 
     def _partners_sites_data(
@@ -240,7 +282,7 @@ class DataHandlers(CoreState):
             site = self.fleet.sites[sid][0]
             if not site.components:
                 continue
-            first_ok, until = self._available("sites", sid)
+            first_ok, until = self._available("sites", sid, self.clock())
             for index in range(len(starts) - 1):
                 lo = max(starts[index] // 60, first_ok)
                 hi = min(starts[index + 1] // 60, until)
@@ -261,7 +303,7 @@ class DataHandlers(CoreState):
 
     def _site_sum(self, sid: int, base: str, lo: int, hi: int) -> float | None:
         agg = self.physics.aggregate(
-            self._minutes_source("sites", sid, base), ("sites", sid, base), lo, hi
+            lambda day: self.physics.site_minutes(sid, base, day), ("sites", sid, base), lo, hi
         )
         return agg[0] if agg is not None else None
 
@@ -281,21 +323,30 @@ class DataHandlers(CoreState):
         end: datetime,
         tz: str,
         gran: str,
+        as_of: datetime | float | None = None,
     ) -> list[dict[str, Any]]:
         """What a correct client returns for this request, whatever the range limits.
 
         ``kind`` is ``"components"``, ``"sites"`` or ``"bulk"`` (partner monthly data);
         ``start``/``end`` naive (wall time in ``tz``) or aware. Rows are
         ``{"id", "ts": aware datetime in tz, <field>: float or None}``, in time order.
+        ``as_of``: the moment (aware datetime or unix seconds) whose data to answer with,
+        upload lag and revisions included; default the simulator's clock.
         """
         zone = ZoneInfo(tz)
+        if isinstance(as_of, datetime):
+            if as_of.tzinfo is None:
+                raise ValueError("as_of must be an aware datetime or unix seconds")
+            as_of = as_of.timestamp()
         lo = _instant(start, zone)
         hi = _instant(end, zone)
         if kind == "bulk":
             raw = self.bulk_rows(ident, fields, lo, hi, zone)
             raw.sort(key=lambda r: (datetime.fromisoformat(r["ts"]), r["id"]))
         else:
-            raw = self.rows(kind, ident, fields=fields, start=lo, end=hi, tz=zone, gran=gran)
+            raw = self.rows(
+                kind, ident, fields=fields, start=lo, end=hi, tz=zone, gran=gran, now=as_of
+            )
         rows = []
         for item in raw:
             row: dict[str, Any] = {

@@ -33,7 +33,7 @@ class EntityHandlers(CoreState):
         node_id, notes = params.get("nodeId"), params.get("notes")
         out = []
         for cid, located in self.fleet.components.items():
-            if located.partner.id != pid:
+            if located.partner.id != pid or not self.listed(cid):
                 continue
             if node_id is not None and not _like(node_id, located.component.node_id):
                 continue
@@ -52,7 +52,11 @@ class EntityHandlers(CoreState):
     def _clients_components(
         self, cid: int, params: dict[str, str], _: SimRequest
     ) -> dict[str, Any]:
-        ids = [i for i, located in self.fleet.components.items() if located.client.id == cid]
+        ids = [
+            i
+            for i, located in self.fleet.components.items()
+            if located.client.id == cid and self.listed(i)
+        ]
         return {"components": [self.fleet.component_wire(i) for i in ids]}
 
     def _sites_get(self, sid: int, params: dict[str, str], _: SimRequest) -> dict[str, Any]:
@@ -60,7 +64,11 @@ class EntityHandlers(CoreState):
 
     def _sites_components(self, sid: int, params: dict[str, str], _: SimRequest) -> dict[str, Any]:
         return {
-            "components": [self.fleet.component_wire(c.id) for c in self.fleet.site_components(sid)]
+            "components": [
+                self.fleet.component_wire(c.id)
+                for c in self.fleet.site_components(sid)
+                if self.listed(c.id)
+            ]
         }
 
     def _sites_installinfo(self, sid: int, params: dict[str, str], _: SimRequest) -> dict[str, Any]:

@@ -51,6 +51,8 @@ class Router(TokenAuth):
             return error_response(404, "Not found")
         kind, ident, rest = match.group(1), int(match.group(2)), (match.group(3) or "").rstrip("/")
         partner = self.fleet.partner_of(kind, ident)
+        if kind == "components" and not self.listed(ident):
+            partner = None
         if partner is None:
             return error_response(404, f"{kind[:-1].capitalize()} {ident} not found")
         if partner not in record.account.partner_ids:
@@ -91,7 +93,10 @@ class Router(TokenAuth):
             end = parse_local(params.get("end") or "", ZoneInfo(params.get("tz") or ""))
         except (ValueError, ZoneInfoNotFoundError, OSError):
             return None
-        if end >= self.clock() - 86_400:
+        settled = self.clock() - 86_400
+        if self.timeline is not None:
+            settled = min(settled, self.timeline.settled_before(self.clock()))
+        if end >= settled:
             return None
         return f"{account.client_id} {request.path}?{request.query}"
 

@@ -24,6 +24,7 @@ from locus_async.simulator._calendar import parse_local
 from locus_async.simulator._fleet import Fleet, default_fleet
 from locus_async.simulator._http import SimResponse, SimulatorStats, _ByteBoundedCache
 from locus_async.simulator._physics import Physics
+from locus_async.simulator._timeline import Timeline
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -190,8 +191,10 @@ class CoreState:
         unknown_fields: bool = False,
         clock: Callable[[], float] = time.time,
         seed: int = 7,
+        timeline: Timeline | None = None,
     ) -> None:
         self.fleet = fleet or default_fleet()
+        self.timeline = timeline
         self.accounts = {
             a.client_id: a for a in (accounts or (DEFAULT_ACCOUNT, CLIENT_CREDENTIALS_ACCOUNT))
         }
@@ -211,6 +214,12 @@ class CoreState:
         self._alert_cache: dict[int, list[_Alert]] = {}
         #: Data answers over past ranges, reused when the same request comes again.
         self._responses = _ByteBoundedCache(64 * 1024 * 1024)
+
+    def listed(self, component_id: int, now: float | None = None) -> bool:
+        """Whether the component exists at ``now`` (the timeline may commission it later)."""
+        if self.timeline is None:
+            return True
+        return self.timeline.listed(component_id, self.clock() if now is None else now)
 
     def _partner_sites(self, pid: int) -> list[int]:
         return [sid for sid, (_, _, p) in self.fleet.sites.items() if p.id == pid]
