@@ -37,6 +37,7 @@ timestamp (UTC), one float64 column per field.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -70,6 +71,7 @@ from locus_async.locus._core.freshness import (
     is_final,
     keep_valued,
     parse_duration,
+    requested,
 )
 from locus_async.locus._core.query import DataQuery, check_id
 from locus_async.locus._core.windows import STEP_SECONDS, Window, parse_granularity
@@ -276,6 +278,7 @@ def _stem(kind: str, ident: int, start: int, end: int) -> str:
     return f"{kind[:-1]}-{ident}_{_stamp(start)}_{_stamp(end)}"
 
 
+@functools.lru_cache(maxsize=65_536)
 def _stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -914,6 +917,8 @@ class Backfill:
             for f in dataset.failed
             if f.permanent and (f.kind, f.entity_id, f.start) not in retried
         ]
+        for task in work.refused:  # not asked again: what it has is all it gets
+            dataset.provisional.discard(task.stem)
         # A window that may turn out provisional is listed before its file is written.
         for task in todo:
             if task.window.end > now - self.max_lag:
@@ -1048,12 +1053,10 @@ class Backfill:
         )
 
     async def _fetch(self, task: _Task) -> TimeSeries:
+        query = self._query_for(task.fields)
+        window = requested(task.window, self._now, query.gran)
         return await self.client.fetch_window(
-            task.kind,
-            task.entity_id,
-            self._query_for(task.fields),
-            task.window,
-            priority=self._priority,
+            task.kind, task.entity_id, query, window, priority=self._priority
         )
 
     def _write(self, task: _Task, series: TimeSeries, work: _Work) -> bool:

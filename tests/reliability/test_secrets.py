@@ -130,7 +130,8 @@ async def test_whole_backfill_with_debug_logging_leaks_nothing(
 def test_cli_output_and_debug_logs_leak_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The CLI with -vv through revoked tokens: stdout, stderr and files hold no secret."""
+    """The CLI with -vv through revoked tokens, a backfill then a sync and a sync --plan:
+    stdout, stderr and files hold no secret."""
     sim = Simulator(
         accounts=[ACCOUNT], faults=Faults(seed=SEED_CLI, revocations=0.25, rate_limits=0.1)
     )
@@ -140,9 +141,17 @@ def test_cli_output_and_debug_logs_leak_nothing(
          "2024-07-01", "--tz", "UTC", "--gran", "hourly", "--out", str(tmp_path / "out"), "-vv", "--json"],
         env=Simulator.environment("http://localhost", ACCOUNT), stdout=out, stderr=err, transport=sim.transport(),
     )  # fmt: skip
+    assert code == 0, err.getvalue()
+    sim.faults = Faults()  # the seed above is for the backfill's requests
+    for extra in ([], ["--plan"]):
+        code = main(
+            ["sync", "--out", str(tmp_path / "out"), "-vv", "--json", *extra],
+            env=Simulator.environment("http://localhost", ACCOUNT), stdout=out, stderr=err,
+            transport=sim.transport(),
+        )  # fmt: skip
+        assert code == 0, err.getvalue()
     captured = capfd.readouterr()
     logging.getLogger().handlers.clear()
-    assert code == 0, err.getvalue()
     assert sim.stats.faults["revocations"] >= 1
     texts = [out.getvalue(), err.getvalue(), captured.out, captured.err]
     texts += [

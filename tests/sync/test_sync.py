@@ -90,6 +90,8 @@ async def test_any_sequence_of_syncs_equals_the_server_as_of_the_last(tmp_path: 
         assert rows == _truth(sim, listed, clock(), datetime(2024, 8, 1, tzinfo=UTC))
         assert len({(r[0], r[1]) for r in rows}) == len(rows)
         assert max(r[1] for r in rows).timestamp() < clock()
+        ends = [datetime.fromisoformat(w[2]).replace(tzinfo=UTC) for w in sim.stats.data_windows]
+        assert max(ends).timestamp() <= clock() + 3600  # never past the hour holding now
     assert {e["entity_id"] for e in result.summary()["lagging"]} >= {54371}
 
 

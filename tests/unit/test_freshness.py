@@ -17,6 +17,7 @@ from locus_async.locus._core.freshness import (
     keep_valued,
     parse_duration,
     relative_moment,
+    requested,
 )
 from locus_async.locus._core.series import Columns
 from locus_async.locus._core.windows import DEFAULT_LIMITS, Window
@@ -136,3 +137,17 @@ def test_final_when_old_enough_or_the_entity_has_data_after_it() -> None:
     assert not is_final(window, 1900, now=3000, max_lag=10_000)  # data stops inside it
     assert is_final(window, 2000, now=3000, max_lag=10_000)
     assert is_final(window, None, now=12_000, max_lag=10_000)
+
+
+def test_the_request_stops_at_the_bucket_holding_now() -> None:
+    """A window reaching into the future is asked for up to the end of the bucket holding
+    now, on an unambiguous local time; a window in the past is asked for whole."""
+    window = Window(_ts(2024, 10, 20), _ts(2024, 11, 19), LA)
+    now = _ts(2024, 11, 3, 8, 20) + 0.5  # 01:20 PDT, in the first of the two 01:00 hours
+    asked = requested(window, now, Granularity.HOURLY)
+    assert (asked.start, asked.tz) == (window.start, LA)
+    assert asked.end == _ts(2024, 11, 3, 10)  # 02:00 PST (01:00-02:00 local is ambiguous)
+    assert requested(window, _ts(2024, 12, 1), Granularity.HOURLY) == window
+    assert requested(window, _ts(2024, 10, 25, 12, 0), Granularity.HOURLY).end == _ts(
+        2024, 10, 25, 13
+    )

@@ -29,7 +29,12 @@ from zoneinfo import ZoneInfo
 
 from locus_async.errors import UsageError
 from locus_async.locus._core.series import Columns
-from locus_async.locus._core.windows import Window, bucket_ceil, plan_windows
+from locus_async.locus._core.windows import (
+    Window,
+    bucket_ceil,
+    later_unambiguous,
+    plan_windows,
+)
 from locus_async.locus.models import Granularity
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "keep_valued",
     "parse_duration",
     "relative_moment",
+    "requested",
 ]
 
 #: Seconds per duration unit.
@@ -108,6 +114,17 @@ def dataset_windows(
     reach = horizon + int(limit.total_seconds())  # so the window holding now stays whole
     windows.extend(w for w in plan_windows(anchor, reach, tz, gran, limit) if w.start < horizon)
     return windows
+
+
+def requested(window: Window, now: float, gran: Granularity) -> Window:
+    """The range to ask for: ``window`` up to the end of the bucket holding ``now`` (never
+    the future, which a strict server may refuse), on an unambiguous local boundary; the
+    window itself (and its file) keeps its full grid span."""
+    stop = bucket_ceil(int(now) + 1, gran, window.tz)
+    stop = later_unambiguous(stop, gran, window.tz)
+    if stop >= window.end:
+        return window
+    return Window(window.start, max(stop, window.start), window.tz)
 
 
 def keep_valued(columns: Columns, fields: Sequence[str]) -> tuple[Columns, int]:

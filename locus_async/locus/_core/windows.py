@@ -51,6 +51,7 @@ __all__ = [
     "daily_window_days",
     "from_iso",
     "is_ambiguous",
+    "later_unambiguous",
     "local_string",
     "minimum_windows",
     "parse_granularity",
@@ -303,7 +304,8 @@ def _earlier_unambiguous(ts: int, gran: Granularity, tz: ZoneInfo) -> int:
     return ts
 
 
-def _later_unambiguous(ts: int, gran: Granularity, tz: ZoneInfo) -> int:
+def later_unambiguous(ts: int, gran: Granularity, tz: ZoneInfo) -> int:
+    """The first bucket boundary at or after ``ts`` whose local time is unambiguous."""
     while is_ambiguous(ts, tz):
         ts = bucket_ceil(ts + 1, gran, tz)
     return ts
@@ -337,7 +339,7 @@ def plan_windows(
     if first >= stop:
         return []
     first = _earlier_unambiguous(first, gran, tz)
-    stop = _later_unambiguous(stop, gran, tz)
+    stop = later_unambiguous(stop, gran, tz)
     if limit is None:
         return [Window(first, stop, tz)]
     limit_s = int(limit.total_seconds())
