@@ -318,3 +318,27 @@ async def test_a_sync_and_a_plan_cancelled_at_each_await_point_leave_it_resumabl
             if in_a_row == 3:
                 break
         assert ticks > 5, name
+
+
+async def test_a_closed_backfill_synced_later_replaces_its_cut_last_window(tmp_path: Path) -> None:
+    """A backfill with a fixed end, then sync: the last window (cut at that end) is replaced
+    by the whole grid window holding it, its old file removed, no row twice; a crash
+    between writing the new file and removing the old is repaired by the next run."""
+    clock = SimClock(T0)
+    sim = Simulator(clock=clock)
+    out = tmp_path / "ds"
+    spec = _spec(components=(54369,), site_components=(), end=datetime(2024, 6, 5, tzinfo=UTC))
+    await _run(sim, out, clock, spec)
+    (cut,) = [p.name for p in out.glob("*.parquet")]
+    assert cut.endswith("20240605T000000Z.parquet")
+    await _run(sim, out, clock, None)
+    names = sorted(p.name for p in out.glob("*.parquet"))
+    assert cut not in names
+    assert len(names) == 1
+    rows = _rows(out)
+    assert len({(r[0], r[1]) for r in rows}) == len(rows)
+    assert rows == _truth(sim, [54369], clock(), datetime(2024, 8, 1, tzinfo=UTC))
+    (out / cut).write_bytes((out / names[0]).read_bytes())  # as if the removal never ran
+    clock.advance(60)
+    await _run(sim, out, clock, None)
+    assert sorted(p.name for p in out.glob("*.parquet")) == names
