@@ -159,7 +159,7 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         "data was not all in yet, components that appeared in its partners and sites. "
         "--every keeps syncing on that period until SIGTERM or Ctrl-C.",
     )
-    sync.add_argument("--out", required=True, help="the dataset's directory")
+    sync.add_argument("--out", required=True, metavar="DIR", help="the dataset's directory")
     add_repeatable(sync, "--add-component", help="add a component (repeatable)", type=positive_int)
     add_repeatable(
         sync, "--add-site", help="add a site's site-level data (repeatable)", type=positive_int
