@@ -40,7 +40,6 @@ from locus_async.locus.backfill import (
     BackfillResult,
     BackfillSpec,
 )
-from locus_async.locus.client import LocusClient
 
 __all__ = ["add_commands"]
 
@@ -209,8 +208,9 @@ def _report(io: CliIO, result: BackfillResult, label: str) -> None:
         )
     for kind, ident, reason in result.skipped_entities[:10]:
         io.err(f"  skipped: {kind[:-1]} {ident}: {reason}")
-    for kind, ident in result.new_entities[:10] if result.windows_skipped else ():
-        io.err(f"  new: {kind[:-1]} {ident}")
+    if len(result.new_entities) < result.entities:  # not a new dataset: say what joined
+        for kind, ident in result.new_entities[:10]:
+            io.err(f"  new: {kind[:-1]} {ident}")
     for kind, ident, start, end, missing in result.gaps[:10]:
         io.err(f"  final with gaps: {kind[:-1]} {ident} {start}..{end}: {missing} empty rows")
 
@@ -274,8 +274,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _once(
-    io: CliIO, args: argparse.Namespace, client: LocusClient, make: Callable[..., Backfill]
+    io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill], *, lines: bool = False
 ) -> int:
+    """One run (or its plan); ``lines``: the JSON summary on one line (``--every``)."""
     if args.plan:
         _show_plan(io, await make().plan(), args.json)
         return EXIT_OK
@@ -286,7 +287,7 @@ async def _once(
         bar.close()
     _report(io, result, args.command)
     if args.json:
-        io.out(json.dumps(result.summary(), indent=None if args.every_mode else 2))
+        io.out(json.dumps(result.summary(), indent=None if lines else 2))
     return EXIT_OK if result.complete else EXIT_INCOMPLETE
 
 
@@ -326,41 +327,37 @@ async def _run_backfill(io: CliIO, args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     spec.check(args.now)
-    args.every_mode = False
     async with locus_client(io, args) as client:
 
         def make(**extra: Any) -> Backfill:
             return Backfill(client, spec, args.out, **_options(args), **extra)
 
-        return await _stoppable(io, lambda: _once(io, args, client, make))
+        return await _stoppable(io, lambda: _once(io, args, make))
 
 
 async def _run_sync(io: CliIO, args: argparse.Namespace) -> int:
     from locus_async.cli.locus import locus_client
 
-    args.every_mode = args.every is not None
     async with locus_client(io, args) as client:
 
         def make(**extra: Any) -> Backfill:
             return Backfill.sync(client, args.out, **_options(args), **extra)
 
         if args.every is None:
-            return await _stoppable(io, lambda: _once(io, args, client, make))
+            return await _stoppable(io, lambda: _once(io, args, make))
         if args.plan:
             raise CliUsage("--plan shows one run; leave out --every")
-        return await _stoppable(io, lambda: _every(io, args, client, make))
+        return await _stoppable(io, lambda: _every(io, args, make))
 
 
-async def _every(
-    io: CliIO, args: argparse.Namespace, client: LocusClient, make: Callable[..., Backfill]
-) -> int:
+async def _every(io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill]) -> int:
     """One sync per period, on a fixed rate (a long one is followed at once by the next).
     A failed sync is reported and the next one tries again; only a usage error stops."""
     period = float(args.every)
     next_start = anyio.current_time()
     while True:
         try:
-            await _once(io, args, client, make)
+            await _once(io, args, make, lines=True)
         except (UsageError, CliUsage):
             raise
         except OutputLocked as exc:

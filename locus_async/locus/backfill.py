@@ -330,14 +330,6 @@ def _store(series: TimeSeries, path: Path, fmt: str) -> bool:
     return True
 
 
-def _seconds(value: object, name: str) -> int:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0 or not math.isfinite(value):
-            raise UsageError(f"{name} must be a non-negative number of seconds")
-        return round(value)
-    return parse_duration(value, name)
-
-
 # --------------------------------------------------------------------------- the dataset
 
 
@@ -457,8 +449,8 @@ class Backfill:
         self._dir = OutputDir(out, label="out")
         self.out = self._dir.path
         self.repair = repair
-        self.max_lag = _seconds(max_lag, "max_lag")
-        self.lookback = _seconds(lookback, "lookback")
+        self.max_lag = parse_duration(max_lag, "max_lag")
+        self.lookback = parse_duration(lookback, "lookback")
         self.retry_failed = retry_failed
         self.add_components = tuple(check_id(i, "component id") for i in add_components)
         self.add_sites = tuple(check_id(i, "site id") for i in add_sites)
@@ -910,7 +902,8 @@ class Backfill:
         )
         failures: list[WindowFailure] = []
         outcome: dict[_Task, tuple[int, bool]] = {}  # rows without values, file written
-        new_entities = tuple(e for e in entities if e not in set(dataset.found))
+        before_run = set(dataset.found)
+        new_entities = tuple(e for e in entities if e not in before_run)
         retried = {(t.kind, t.entity_id, t.window.start_utc.isoformat()) for t in todo}
         kept = [
             f

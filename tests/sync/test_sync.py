@@ -3,6 +3,7 @@ fleet move between runs: the dataset always equals the server's data as of the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -342,3 +343,62 @@ async def test_a_closed_backfill_synced_later_replaces_its_cut_last_window(tmp_p
     clock.advance(60)
     await _run(sim, out, clock, None)
     assert sorted(p.name for p in out.glob("*.parquet")) == names
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_cancellations_of_a_sync_leave_it_resumable(tmp_path: Path) -> None:
+    """``asyncio.timeout(0)``, a failing TaskGroup sibling, and ``task.cancel()`` after
+    0..80 ticks of a sync: nothing is held, the lock is free, no temporary is left, and
+    the next sync goes through at once to the server's data."""
+    import asyncio
+
+    from locus_async._shell.outdir import OutputDir
+    from tests.reliability.test_cancel_paths import _idle, _stepping
+
+    clock = SimClock(T0)
+    sim = Simulator(clock=clock, timeline=Timeline(lags={54370: 3600}, upload_every=900))
+    base = tmp_path / "base"
+    await _run(sim, base, clock, _spec(site_components=(), components=(54369, 54370)))
+    clock.advance(3 * 3600)
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("sibling failed")
+
+    def left_clean(out: Path) -> None:
+        with OutputDir(out).lock():
+            pass
+        assert not list(out.glob(".locus-tmp-*"))
+        assert json.loads((out / "_locus_backfill.json").read_text())["state"] != "running"
+
+    async def check(out: Path) -> None:
+        left_clean(out)
+        async with asyncio.timeout(60):  # a hang guard only
+            assert (await _run(sim, out, clock, None)).complete
+        truth = _truth(sim, [54369, 54370], clock(), datetime(2024, 8, 1, tzinfo=UTC))
+        assert _rows(out) == truth
+
+    cases = ["timeout", "sibling", *(f"tick-{t}" for t in range(0, 80, 4))]
+    for case in cases:
+        out = tmp_path / case
+        shutil.copytree(base, out)
+        async with _stepping(sim) as client:
+            job = Backfill.sync(client, out, clock=clock)
+            if case == "timeout":
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0):
+                        await job.run()
+            elif case == "sibling":
+                with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(job.run())
+                        group.create_task(fail())
+            else:
+                task = asyncio.create_task(job.run())
+                for _ in range(int(case.split("-")[1])):
+                    await asyncio.sleep(0)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            _idle(client)
+        await check(out)

@@ -34,7 +34,7 @@ def _ts(*parts: int) -> int:
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("90s", 90), ("5m", 300), ("6h", 21_600), ("7d", 604_800), ("2w", 1_209_600), ("0", 0),
-     ("1.5h", 5400), (timedelta(minutes=2), 120)],
+     ("1.5h", 5400), (timedelta(minutes=2), 120), (90, 90), (2.6, 3)],
 )  # fmt: skip
 def test_durations(text: object, seconds: int) -> None:
     """Every unit reads as whole seconds; a timedelta passes through."""
@@ -46,6 +46,14 @@ def test_bad_durations_say_what_is_expected(text: str) -> None:
     """A duration that is not one is a one-line UsageError naming the option and examples."""
     with pytest.raises(UsageError, match=r"lookback .* is not a duration such as 90s, 5m"):
         parse_duration(text, "lookback")
+
+
+def test_a_number_of_seconds_must_be_finite_and_not_negative() -> None:
+    """Seconds given as numbers are checked like the strings: no inf, nothing negative."""
+    with pytest.raises(UsageError, match="max_lag must be a finite number of seconds"):
+        parse_duration(float("inf"), "max_lag")
+    with pytest.raises(UsageError, match="max_lag must not be negative"):
+        parse_duration(-5, "max_lag")
 
 
 def test_relative_moments() -> None:

@@ -21,6 +21,7 @@ at least ``max_lag`` ago, or it has ended and the entity already has data after 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -54,9 +55,14 @@ _DURATION: Final = re.compile(r"\A(\d+(?:\.\d+)?)([smhdw])\Z")
 
 
 def parse_duration(text: object, name: str) -> int:
-    """Whole seconds of ``90s``, ``5m``, ``6h``, ``7d``, ``2w`` (or a plain ``0``)."""
+    """Whole seconds of ``90s``, ``5m``, ``6h``, ``7d``, ``2w`` (or a plain ``0``), of a
+    ``timedelta``, or of a number of seconds."""
     if isinstance(text, timedelta):
         seconds = text.total_seconds()
+    elif isinstance(text, int | float) and not isinstance(text, bool):
+        if not math.isfinite(text):
+            raise UsageError(f"{name} must be a finite number of seconds")
+        seconds = float(text)
     elif isinstance(text, str):
         value = text.strip().lower()
         if value == "0":
