@@ -917,7 +917,6 @@ class Backfill:
             if task.window.end > now - self.max_lag:
                 dataset.provisional.add(task.stem)
         self._report(progress, before)
-        await run_in_thread(self._save_checkpoint, "running")
         logger.info(
             "backfill of %d windows (%d entities), %d already done",
             len(tasks),
@@ -959,6 +958,8 @@ class Backfill:
         state = "interrupted"  # unless the task group ends normally: Ctrl-C, cancellation
         gaps: list[tuple[str, int, str, str, int]] = []
         try:
+            # Inside the try: a cancel while it is written still ends in "interrupted".
+            await run_in_thread(self._save_checkpoint, "running")
             async with anyio.create_task_group() as group:
                 for _ in range(max(0, workers)):
                     group.start_soon(worker, group.cancel_scope)

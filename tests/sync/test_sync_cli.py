@@ -192,13 +192,15 @@ def test_every_keeps_syncing_and_sigterm_stops_it_cleanly(tmp_path: Path) -> Non
         stamps: set[str] = set()
 
         def three_syncs() -> bool:
+            # The backfill's own write, then one per finished sync: once the third sync has
+            # written its checkpoint, the first two have printed their lines.
             try:
                 body = json.loads(checkpoint.read_text())
             except ValueError:
                 return False
             if body["state"] != "running":
                 stamps.add(body["updated"] + str(checkpoint.stat().st_mtime_ns))
-            return len(stamps) >= 3
+            return len(stamps) >= 4
 
         _wait(process, three_syncs)
         process.send_signal(signal.SIGTERM)
