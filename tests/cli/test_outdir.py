@@ -144,6 +144,12 @@ def test_a_stale_lock_of_a_killed_run_never_blocks_the_resume(tmp_path: Path) ->
         process.wait(30)
         assert (out / LOCK_NAME).exists()
         assert json.loads((out / OWNER_NAME).read_text())["pid"] == process.pid
+        # The killed run's last request is still in progress on the server (one at a time
+        # per account): resume once it ended, as the retry backoff (zero in tests) would.
+        deadline = time.monotonic() + 60  # a hang guard only
+        while sum(sim.stats.in_flight.values()):
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
         code, _, err = _run([*LONG, "--out", str(out)], sim)
     assert code == 0, err
     assert len(_files(out)) == 22

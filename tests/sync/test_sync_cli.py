@@ -119,6 +119,13 @@ def _wait(process: subprocess.Popen[bytes], done: Callable[[], bool]) -> None:
         time.sleep(0.002)
 
 
+def _wait_idle(sim: Simulator) -> None:
+    deadline = time.monotonic() + 60  # a hang guard only
+    while sum(sim.stats.in_flight.values()):
+        assert time.monotonic() < deadline, "a request never ended"
+        time.sleep(0.002)
+
+
 def _rows(out: Path) -> list[tuple[object, ...]]:
     table = pq.read_table(out)
     names = ("id", "ts", "W_avg", "Wh_sum", "POA_avg")
@@ -167,6 +174,9 @@ def test_sigkills_between_and_during_syncs_leave_the_servers_data(tmp_path: Path
             elif kill == "between":
                 process.send_signal(signal.SIGKILL)
             process.wait(180)
+            # A killed run's last request may still be in progress on the server (one at
+            # a time per account): the next run starts once it ended.
+            _wait_idle(sim)
         final = _start(server.url, ["sync", "--out", str(out), "--lookback", "2d", "--json"], clock)
         stdout, stderr = final.communicate(timeout=180)
         assert final.returncode == 0, stderr.decode()
