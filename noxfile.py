@@ -56,5 +56,8 @@ def bench(session: nox.Session) -> None:
         "bench_solarnetwork.py",
         "bench_cancellation.py",
         "bench_sync.py",
+        "bench_scale.py",
+        "bench_decode.py",
+        "bench_compaction.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -51,8 +51,10 @@ from locus_async.locus.backfill import (
     BackfillResult,
     BackfillSpec,
     CheckpointError,
+    CompactionResult,
     OutputLocked,
     WindowFailure,
+    compact_dataset,
 )
 from locus_async.locus.client import DEFAULT_BASE_URL, LocusClient
 from locus_async.locus.models import (
@@ -95,6 +97,7 @@ __all__ = [
     "ClientCredentialsGrant",
     "ClientStats",
     "ClockSkewError",
+    "CompactionResult",
     "Component",
     "FieldParameter",
     "Granularity",
@@ -140,6 +143,7 @@ __all__ = [
     "WindowFailure",
     "WindowStream",
     "__version__",
+    "compact_dataset",
     "set_testing",
     "snws2_authorization",
     "testing",

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import anyio
 
 from locus_async._core.http import redact
-from locus_async._shell.outdir import OutputLocked
+from locus_async._shell.store import OutputLocked
 from locus_async._version import __version__
 from locus_async.cli import locus, simulate
 from locus_async.cli.common import (

@@ -20,7 +20,8 @@ from typing import Any
 import anyio
 
 from locus_async._core.http import redact
-from locus_async._shell.outdir import OutputLocked
+from locus_async._shell.fanout import run_in_thread
+from locus_async._shell.store import OutputLocked
 from locus_async.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -84,6 +85,11 @@ def _freshness(parser: argparse.ArgumentParser) -> None:
         help="ask again for windows the server refused (400/403/404) and re-check dataavailable",
     )
     parser.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="do not merge final windows into one file per partition at the end of the run",
+    )
+    parser.add_argument(
         "--plan",
         action="store_true",
         help="print the entities, windows and requests the run would make; fetch no data",
@@ -116,7 +122,8 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         "backfill",
         parents=[common, data_range],
         help="start or grow a resumable dataset of Parquet (or CSV) files",
-        description="Fetch every window of every entity into --out, one file per window. "
+        description="Fetch every window of every entity into --out (Parquet partitioned by "
+        "month, or by year from daily up; final windows merged into one file per partition). "
         "Running it again resumes: finished windows are skipped, failed ones retried. "
         "--end now keeps the dataset open for sync; --start takes -30d too. Into an "
         "existing --out it grows the dataset (more entities, an earlier start, a later end).",
@@ -141,7 +148,12 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
     add_repeatable(
         backfill, "--node-type", help="only components of this node type (repeatable), e.g. METER"
     )
-    backfill.add_argument("--out", required=True, help="output directory")
+    backfill.add_argument(
+        "--out",
+        required=True,
+        help="output directory or URL (s3://bucket/prefix, gs://, az://; its state is kept "
+        "beside it, in OUT.locus)",
+    )
     backfill.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     backfill.add_argument(
         "--repair",
@@ -170,7 +182,18 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         help="keep running, one sync per DURATION (5m, 1h); stops on SIGTERM or Ctrl-C",
     )
     _freshness(sync)
-    return {"backfill": _run_backfill, "sync": _run_sync}
+
+    compact = commands.add_parser(
+        "compact",
+        parents=[common],
+        help="merge the final windows of the dataset in --out into one file per partition",
+        description="Merge every partition's final windows (and earlier merged files) into "
+        "one Parquet file sorted by (id, ts); provisional windows stay as they are. Safe to "
+        "kill at any moment and to run again; backfill and sync do it when worthwhile.",
+    )
+    compact.add_argument("--out", required=True, metavar="DIR", help="the dataset's directory")
+    compact.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    return {"backfill": _run_backfill, "sync": _run_sync, "compact": _run_compact}
 
 
 # --------------------------------------------------------------------------- output
@@ -261,6 +284,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_lag": args.max_lag,
         "lookback": args.lookback,
         "retry_failed": args.retry_failed,
+        "compact": not args.no_compact,
     }
     if args.now is not None:
         moment = float(args.now)
@@ -348,6 +372,19 @@ async def _run_sync(io: CliIO, args: argparse.Namespace) -> int:
         if args.plan:
             raise CliUsage("--plan shows one run; leave out --every")
         return await _stoppable(io, lambda: _every(io, args, make))
+
+
+async def _run_compact(io: CliIO, args: argparse.Namespace) -> int:
+    from locus_async.locus.compaction import compact_dataset
+
+    result = await run_in_thread(compact_dataset, args.out)
+    io.err(
+        f"compact: {result.partitions} partition(s) rewritten, {result.files_before} files "
+        f"into {result.files_after}, {result.rows:,} rows -> {args.out}"
+    )
+    if args.json:
+        io.out(json.dumps({"out": args.out, **result.summary()}, indent=2))
+    return EXIT_OK
 
 
 async def _every(io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill]) -> int:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from locus_async._shell.outdir import OutputDir
+from locus_async._shell.store import open_store
 from locus_async.locus.auth import PasswordGrant
 from locus_async.locus.backfill import Backfill, BackfillProgress, BackfillResult, BackfillSpec
 from locus_async.locus.client import LocusClient
@@ -135,7 +135,8 @@ async def run_demo(
     """Serve the simulator on loopback, backfill the fleet, summarise, chart. Exit code."""
     from locus_async.simulator import DEFAULT_ACCOUNT, Faults, Simulator
 
-    root = OutputDir(directory, label="--out").path  # checked before anything starts
+    open_store(directory, label="--out")  # checked before anything starts
+    root = Path(directory)
     sim = Simulator(faults=Faults(latency=latency, jitter=latency / 2))
     auth = PasswordGrant(
         client_id=DEFAULT_ACCOUNT.client_id,

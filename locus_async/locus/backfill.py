@@ -8,45 +8,42 @@ the client's limiter at background priority, writing each window atomically, and
 which windows are final. Must never: write a token or a secret anywhere, leave a partial
 file, write a row twice, or store a row without any value.
 
-On disk (``out/``)::
+On disk (``out/`` and its state ``out.locus/`` beside it; see ``_shell.store``)::
 
-    _locus_backfill.json            the dataset, its state, provisional and failed windows
-    .locus-backfill.lock            held by the run in progress (see ``_outdir``)
-    _locus_backfill.owner.json      who that run is: host, pid, start time
-    component-54369_20241001T070000Z_20241031T065500Z.parquet
-    ...                             one file per window
+    out/month=2024-10/component-54369_20241001T070000Z_20241031T065500Z.parquet
+    out/month=2024-10/part-3f2a9c0d1e4b5a69.parquet     final windows, compacted
+    out.locus/checkpoint.json      the dataset, its finished windows, provisional and
+                                   failed ones
+    out.locus/lock, owner.json     the run in progress
 
-Files are written under a ``.locus-tmp-`` name, flushed and renamed, so a crash leaves the
-whole file or none. A window with a file is *final* unless the checkpoint lists it as
-*provisional*: the server did not have all of its data yet (it ends after now, or the
-entity has no data after it). Every later run refetches provisional windows until they are
-final or older than ``max_lag``; a window that may turn out provisional is listed before
-its file is written, so a crash never freezes one. ``lookback`` refetches final windows of
-the recent past and replaces those whose rows changed. A window the server refused (400,
-403, 404) is recorded and not asked again unless ``retry_failed``; other failures are
-retried by the next run.
+A window's rows are written as pieces, one per partition it touches (``_core.layout``),
+each whole or not at all; the window is *finished* once all are, and the checkpoint's
+index says so (a resume reads no directory). A finished window is *final* unless the
+checkpoint lists it as *provisional*: the server did not have all of its data yet (it
+ends after now, or the entity has no data after it). Every later run refetches
+provisional windows until they are final or older than ``max_lag``; a window that may turn
+out provisional is listed before its pieces are written, so a crash never freezes one.
+``lookback`` refetches final windows of the recent past and replaces those whose rows
+changed. A window the server refused (400, 403, 404) is recorded and not asked again
+unless ``retry_failed``; other failures are retried by the next run. At the end of a run
+the partitions where it is worthwhile are compacted (``locus.compaction``).
 
 A dataset grows: another run into the same ``out`` may add entities, move the start
 earlier or the end later (or open it: ``end="now"``); its fields, granularity, time zone
 and format are fixed. ``Backfill.sync(client, out)`` runs the stored dataset up to now.
-Names starting with ``_`` or ``.`` are ignored by Parquet readers, so
-``pyarrow.parquet.read_table(out)`` reads the rows as one table: ``id`` int64, ``ts``
-timestamp (UTC), one float64 column per field.
+``out`` holds only data files, so every engine reads it as one table: ``id`` int64,
+``kind``, ``ts`` timestamp (UTC), one float64 column per field, and the partition column.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -55,7 +52,7 @@ import attrs
 from locus_async._core.times import resolve_tz
 from locus_async._shell.fanout import run_bounded, run_in_thread
 from locus_async._shell.limiter import Priority
-from locus_async._shell.outdir import OutputDir, OutputLocked, atomic_write
+from locus_async._shell.store import OutputLocked, Store, open_store
 from locus_async.errors import (
     APIError,
     AuthenticationError,
@@ -73,6 +70,13 @@ from locus_async.locus._core.freshness import (
     parse_duration,
     requested,
 )
+from locus_async.locus._core.layout import (
+    Ranges,
+    parse_piece,
+    partition_unit,
+    period_bounds,
+    stamp,
+)
 from locus_async.locus._core.query import DataQuery, check_id
 from locus_async.locus._core.windows import STEP_SECONDS, Window, parse_granularity
 from locus_async.locus.checkpoint import (
@@ -80,10 +84,10 @@ from locus_async.locus.checkpoint import (
     Checkpoint,
     CheckpointError,
     WindowFailure,
-    checkpoint_problem,
     entity_key,
-    file_columns,
 )
+from locus_async.locus.compaction import CompactionResult, compact, compact_dataset, recover
+from locus_async.locus.dataset import DatasetFiles
 from locus_async.locus.spec import BackfillSpec
 from locus_async.locus.timeseries import TimeSeries
 
@@ -97,14 +101,19 @@ __all__ = [
     "BackfillResult",
     "BackfillSpec",
     "CheckpointError",
+    "CompactionResult",
     "OutputLocked",
     "WindowFailure",
+    "compact_dataset",
 ]
 
 logger = logging.getLogger("locus_async.locus.backfill")
 
 #: A window older than this is final whatever its data (``max_lag``).
 DEFAULT_MAX_LAG = timedelta(days=7)
+
+#: A long run saves its checkpoint after this many windows, so a kill loses little.
+_SAVE_EVERY = 200
 
 #: The statuses that mean the request itself is wrong: asking again gets the same answer.
 _PERMANENT = (BadRequest, PermissionDenied, NotFound)
@@ -146,7 +155,7 @@ class BackfillResult:
     retries them); ``permanent_failures``: every window the server refused, not asked
     again; ``skipped_entities``: entities with none of the dataset's fields."""
 
-    out: Path
+    out: str
     windows_total: int
     windows_done: int
     windows_skipped: int
@@ -168,6 +177,7 @@ class BackfillResult:
     new_entities: tuple[tuple[str, int], ...] = ()
     gaps: tuple[tuple[str, int, str, str, int], ...] = ()
     lagging: tuple[tuple[str, int, str | None], ...] = ()
+    partitions_compacted: int = 0
 
     @property
     def complete(self) -> bool:
@@ -203,6 +213,7 @@ class BackfillResult:
                 for k, i, s, e, n in self.gaps
             ],
             "lagging": [{"kind": k, "entity_id": i, "data_until": u} for k, i, u in self.lagging],
+            "partitions_compacted": self.partitions_compacted,
             "rows": self.rows,
             "requests": self.requests,
             "rate_limited": self.rate_limited,
@@ -217,7 +228,7 @@ class BackfillResult:
 class BackfillPlan:
     """What a run would do, found without fetching any data (``Backfill.plan``)."""
 
-    out: Path
+    out: str
     entities: tuple[tuple[str, int, tuple[str, ...]], ...]
     skipped_entities: tuple[tuple[str, int, str], ...]
     windows_total: int
@@ -280,54 +291,11 @@ def _stem(kind: str, ident: int, start: int, end: int) -> str:
 
 @functools.lru_cache(maxsize=65_536)
 def _stamp(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return stamp(ts)
 
 
 def _iso(ts: int | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-
-
-def _csv_bytes(series: TimeSeries) -> bytes:
-    columns = series.columns
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "ts", *series.fields])
-    values = [columns.values[name] for name in series.fields]
-    for index, (ident, stamp) in enumerate(zip(columns.ids, columns.ts, strict=True)):
-        writer.writerow(
-            [
-                ident,
-                datetime.fromtimestamp(stamp, UTC).isoformat(),
-                *("" if column[index] is None else repr(column[index]) for column in values),
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
-
-
-def _store(series: TimeSeries, path: Path, fmt: str) -> bool:
-    """Write ``series`` to ``path`` atomically unless the file already holds exactly these
-    rows; True if it was written."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = series.to_arrow(tz="UTC")
-        if path.exists():
-            try:
-                if pq.read_table(path).equals(table):
-                    return False
-            except Exception:  # noqa: S110 - unreadable: replaced below
-                pass
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-        return True
-    data = _csv_bytes(series)
-    if path.exists() and path.read_bytes() == data:
-        return False
-    atomic_write(path, lambda tmp: _write_bytes(tmp, data))
-    return True
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -353,7 +321,7 @@ def _new_dataset(spec: BackfillSpec, query: DataQuery) -> Checkpoint:
     )
 
 
-def _grow(out: Path, stored: Checkpoint, spec: BackfillSpec, query: DataQuery) -> None:
+def _grow(out: str, stored: Checkpoint, spec: BackfillSpec, query: DataQuery) -> None:
     """Grow ``stored`` to cover ``spec`` too, or refuse a change that would mix rows."""
     theirs = (list(stored.fields), stored.gran, stored.tz, stored.format)
     ours = (list(query.fields), query.gran.value, query.tz.key, spec.format)
@@ -411,7 +379,9 @@ class Backfill:
     ``max_lag``: how long a window stays provisional (default 7 days); ``lookback``:
     refetch final windows that end within it; ``retry_failed``: ask again for windows
     the server refused and refresh the entities' ``dataavailable``; ``add_components``,
-    ``add_sites``: entities to add to the dataset; ``clock``: unix seconds now.
+    ``add_sites``: entities to add to the dataset; ``clock``: unix seconds now;
+    ``compact``: merge final windows at the end of the run where worthwhile (default);
+    ``storage_options``: for an object-store ``out`` (``s3://...``), passed to fsspec.
     Durations are seconds, ``timedelta``s or strings such as ``"7d"``.
     """
 
@@ -430,6 +400,8 @@ class Backfill:
         add_components: Iterable[int] = (),
         add_sites: Iterable[int] = (),
         clock: Callable[[], float] = time.time,
+        compact: bool = True,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         if spec is not None and not isinstance(spec, BackfillSpec):
             raise InvalidArgumentType(f"spec must be a BackfillSpec, not {type(spec).__name__}")
@@ -437,7 +409,9 @@ class Backfill:
             raise InvalidArgumentType(f"progress must be callable, not {type(progress).__name__}")
         if not isinstance(priority, Priority):
             raise InvalidArgumentType("priority must be a Priority (INTERACTIVE or BACKGROUND)")
-        for name, flag in (("repair", repair), ("retry_failed", retry_failed)):
+        for name, flag in (
+            ("repair", repair), ("retry_failed", retry_failed), ("compact", compact)
+        ):  # fmt: skip
             if not isinstance(flag, bool):
                 raise InvalidArgumentType(f"{name} must be True or False, not {flag!r}")
         if not callable(clock):
@@ -446,8 +420,10 @@ class Backfill:
         self.spec = spec
         self.clock = clock
         self.query = spec.check(clock()) if spec is not None else None
-        self._dir = OutputDir(out, label="out")
-        self.out = self._dir.path
+        self._store: Store = open_store(out, label="out", storage_options=storage_options)
+        self._files = DatasetFiles(self._store)
+        self.out = self._store.url
+        self.compact = compact
         self.repair = repair
         self.max_lag = parse_duration(max_lag, "max_lag")
         self.lookback = parse_duration(lookback, "lookback")
@@ -462,7 +438,7 @@ class Backfill:
         self._priority = priority
         self._now = 0.0
         self._dataset: Checkpoint | None = None
-        self._upgrade = self._adopt = False
+        self._upgrade = self._adopt = self._legacy = False
         self._refused_entities = 0
 
     @classmethod
@@ -473,53 +449,39 @@ class Backfill:
     # -- the dataset ----------------------------------------------------------------
 
     @property
-    def checkpoint_path(self) -> Path:
-        return self.out / CHECKPOINT
-
-    def _load_checkpoint(self) -> tuple[Checkpoint, int] | None:
-        """The checkpoint, checked as a whole, and its version; None if there is none."""
-        try:
-            raw = self.checkpoint_path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise CheckpointError(self.checkpoint_path, exc.strerror or str(exc)) from None
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise CheckpointError(self.checkpoint_path, f"not JSON: {exc}") from None
-        problem = checkpoint_problem(body)
-        if problem:
-            raise CheckpointError(self.checkpoint_path, problem)
-        return Checkpoint.from_json(body), body["version"]
+    def checkpoint_url(self) -> str:
+        """Where the dataset's checkpoint is (in its state, beside ``out``)."""
+        return self._store.state_url(CHECKPOINT)
 
     def _read_dataset(self) -> Checkpoint:
         """The dataset this run keeps: the stored one grown by the spec and the additions
         (or a new one). Sets ``_upgrade`` when its recent windows must be checked again
-        (a version 1 checkpoint, or one rebuilt by ``repair``)."""
+        (a version 1 checkpoint, or one rebuilt by ``repair``), ``_legacy`` when its files
+        are in the first releases' flat layout."""
         try:
-            found = self._load_checkpoint()
+            found = self._files.load()
         except CheckpointError:
             if not self.repair:
                 raise
             found = None
-        self._upgrade = self._adopt = False
+        self._upgrade = self._adopt = self._legacy = False
         stored = None
         if found is not None:
-            stored, version = found
+            stored, version, self._legacy = found
             self._upgrade = version == 1
-        elif any(self._data_files()):
+        elif self._has_data():
             if not self.repair:
                 raise UsageError(
-                    f"{self.out} holds data files but no {CHECKPOINT}; run the same backfill "
-                    "with --repair to adopt the finished files, or use an empty directory"
+                    f"{self.out} holds data files but no {CHECKPOINT} in its state "
+                    f"({self.checkpoint_url}); run the same backfill with --repair to adopt "
+                    "the finished files, or use an empty directory"
                 )
             self._upgrade = self._adopt = True
         if stored is None:
             if self.spec is None or self.query is None:
                 raise UsageError(
-                    f"{self.out} holds no dataset ({CHECKPOINT} is missing): start one with "
-                    "backfill (for example --start -30d --end now), then sync it"
+                    f"{self.out} holds no dataset ({self.checkpoint_url} is missing): start "
+                    "one with backfill (for example --start -30d --end now), then sync it"
                 )
             dataset = _new_dataset(self.spec, self.query)
         else:
@@ -532,6 +494,12 @@ class Backfill:
         _add(dataset.entities.setdefault("sites", []), self.add_sites)
         return dataset
 
+    def _has_data(self) -> bool:
+        store = self._store
+        return bool(store.partitions()) or any(
+            n.endswith((".parquet", ".csv")) for n in store.files("")
+        )
+
     def _query_for(self, fields: Sequence[str]) -> DataQuery:
         dataset = self._dataset
         assert dataset is not None
@@ -543,28 +511,15 @@ class Backfill:
             None,
         )
 
-    def _save_checkpoint(self, state: str) -> None:
+    def _encode_checkpoint(self, state: str) -> bytes:
         dataset = self._dataset
         assert dataset is not None
         dataset.state = state
         dataset.updated = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        data = json.dumps(dataset.to_json(), indent=2).encode("utf-8")
-        atomic_write(self.checkpoint_path, lambda tmp: _write_bytes(tmp, data))
+        return self._files.encode(dataset)
 
-    def _suffix(self) -> str:
-        dataset = self._dataset
-        fmt = dataset.format if dataset is not None else "parquet"
-        return ".parquet" if fmt == "parquet" else ".csv"
-
-    def _data_files(self) -> Iterable[Path]:
-        if not self.out.is_dir():
-            return ()
-        suffixes = (".parquet", ".csv")
-        return (
-            p
-            for p in self.out.iterdir()
-            if p.name.endswith(suffixes) and not p.name.startswith(("_", "."))
-        )
+    def _save_checkpoint(self, state: str) -> None:
+        self._files.save(self._encode_checkpoint(state))
 
     # -- planning -------------------------------------------------------------------
 
@@ -649,92 +604,96 @@ class Backfill:
             out[(kind, ident)] = has
         return out
 
-    def _plan(self, fields: dict[tuple[str, int], tuple[str, ...]]) -> list[_Task]:
+    def _windows(self) -> list[Window]:
         dataset = self._dataset
         assert dataset is not None
         query = self._query_for(dataset.fields)
-        windows = dataset_windows(
+        return dataset_windows(
             dataset.starts, dataset.end, now=self._now, tz=query.tz, gran=query.gran,
             limit=self.client.limits[query.gran],
         )  # fmt: skip
-        return [
-            _Task(kind, ident, window, has)
-            for (kind, ident), has in fields.items()
-            for window in windows
-        ]
 
-    def _classify(self, tasks: Sequence[_Task]) -> _Work:
-        """What each planned window needs (reads the directory only)."""
+    def _classify(self, fields: dict[tuple[str, int], tuple[str, ...]]) -> _Work:
+        """What each window of each entity needs, from the checkpoint alone (its index
+        of finished windows: no directory is read). Only the windows to fetch are kept."""
         dataset = self._dataset
         assert dataset is not None
-        now, suffix = self._now, self._suffix()
-        names = {p.name for p in self._data_files()}
-        by_start: dict[str, list[str]] = {}
-        for name in names:
-            head, _, _ = name.rpartition("_")
-            by_start.setdefault(head, []).append(name)
+        now = self._now
+        windows = self._windows()
         refused = set() if self.retry_failed else {
             (f.kind, f.entity_id, f.start, f.end) for f in dataset.failed if f.permanent
         }  # fmt: skip
-        work = _Work()
-        for task in tasks:
-            name = task.stem + suffix
-            has_file = name in names
-            head = name.rpartition("_")[0]
-            work.stale[task] = [n for n in by_start.get(head, ()) if n != name]
-            window = task.window
-            ident = (
-                task.kind,
-                task.entity_id,
-                window.start_utc.isoformat(),
-                window.end_utc.isoformat(),
-            )
-            recent = window.end > now - self.max_lag
-            if ident in refused:
-                work.refused.append(task)
-            elif task.stem in dataset.provisional or (self._upgrade and has_file and recent):
+        provisional = dataset.provisional
+        recent_after = now - self.max_lag
+        lookback_after = now - self.lookback if self.lookback else None
+        work = _Work(total=len(windows) * len(fields), entities=list(fields))
+        empty = Ranges()
+        for (kind, ident), has in fields.items():
+            done = dataset.done.get(entity_key(kind, ident), empty)
+            for window in windows:
+                task = _Task(kind, ident, window, has)
+                finished = done.covers(window.start, window.end)
+                reason = None
+                if refused and (
+                    kind, ident, window.start_utc.isoformat(), window.end_utc.isoformat()
+                ) in refused:  # fmt: skip
+                    work.refused.append(task)
+                    continue
+                if finished and (
+                    (provisional and task.stem in provisional)
+                    or (self._upgrade and window.end > recent_after)
+                ):
+                    reason = "provisional"
+                elif not finished:
+                    reason = "new"
+                elif lookback_after is not None and window.end > lookback_after:
+                    reason = "lookback"
+                if reason is None:
+                    work.done += 1
+                    continue
                 work.todo.append(task)
-                work.reason[task] = "provisional"
-            elif not has_file:
-                work.todo.append(task)
-                work.reason[task] = "new"
-            elif self.lookback and window.end > now - self.lookback:
-                work.todo.append(task)
-                work.reason[task] = "lookback"
-            else:
-                work.done.append(task)
-            if has_file:
-                work.had_file.add(task)
+                work.reason[task] = reason
+                if finished:
+                    work.had_file.add(task)
         return work
 
     async def plan(self) -> BackfillPlan:
         """What ``run`` would do, without fetching any data or writing anything: the
         entities (with the fields each is asked for), the windows by kind and the data
         requests, and the time they take at the client's allowance (from the dataset's
-        measured request time, else the planning requests' own)."""
+        measured request time, else the planning requests' own). No request is sent for
+        explicit ids: an entity whose ``dataavailable`` is not known yet counts as having
+        every field, and its ``dataavailable`` as one more request."""
         stats = self.client.stats
         requests, busy = stats.requests, stats.busy_seconds
         self._now = self.clock()
-        self._dataset = self._read_dataset()
-        await self.client.authenticate()
+        self._dataset = await run_in_thread(self._read_dataset)
         entities = await self.entities()
-        fields = await self._fields_of(entities)
-        tasks = self._plan(fields)
-        work = await run_in_thread(self._classify, tasks)
         dataset = self._dataset
+        fields: dict[tuple[str, int], tuple[str, ...]] = {}
+        unknown = 0
+        for kind, ident in entities:
+            key = entity_key(kind, ident)
+            if key in dataset.available and not self.retry_failed:
+                if dataset.available[key]:
+                    fields[(kind, ident)] = tuple(dataset.available[key])
+            else:
+                unknown += 1
+                fields[(kind, ident)] = tuple(dataset.fields)
+        work = self._classify(fields)
         measured = (stats.busy_seconds - busy) / max(1, stats.requests - requests)
         reasons = list(work.reason.values())
         return BackfillPlan(
             out=self.out,
             entities=tuple((kind, ident, has) for (kind, ident), has in fields.items()),
             skipped_entities=self._skipped(entities),
-            windows_total=len(tasks),
+            windows_total=work.total,
             windows_new=reasons.count("new"),
             windows_provisional=reasons.count("provisional"),
             windows_lookback=reasons.count("lookback"),
             windows_refused=len(work.refused),
-            windows_done=len(work.done),
-            requests=len(work.todo),
+            windows_done=work.done,
+            requests=len(work.todo) + unknown,
             allowance=self.client.limiter.capacity,
             seconds_per_request=dataset.window_seconds or measured or 1.0,
         )
@@ -750,49 +709,47 @@ class Backfill:
 
     # -- the directory --------------------------------------------------------------
 
-    def _prepare_directory(self, tasks: Sequence[_Task]) -> _Work:
-        """Holding the lock: adopt the files of a lost checkpoint (``repair``), remove a
-        crashed run's temporaries, see what each window needs, and remove the files a
-        longer window of the same start replaced."""
-        if self._adopt:
-            self._repair(tasks)
-        self._dir.remove_our_temporaries()
-        work = self._classify(tasks)
-        for task in work.had_file:
-            self._remove(work.stale.get(task, ()))
-        return work
-
-    def _remove(self, names: Iterable[str]) -> None:
-        for name in names:
-            try:
-                (self.out / name).unlink()
-            except FileNotFoundError:
-                continue
-            logger.info("removed %s: a longer window with the same start replaced it", name)
-
-    def _repair(self, tasks: Sequence[_Task]) -> None:
-        """Adopt the data files: each must be a window of this dataset with its columns;
-        a damaged one is removed (it is fetched again)."""
+    def _prepare_directory(self, fields: dict[tuple[str, int], tuple[str, ...]]) -> None:
+        """Holding the lock: finish or drop a compaction a killed run left, remove its
+        temporaries, move the first releases' flat files into partitions, rebuild the
+        index of a lost checkpoint from the files (``repair``), and after a run that did
+        not end (killed), adopt the windows it wrote after its last checkpoint."""
         dataset = self._dataset
         assert dataset is not None
-        names = {t.stem + self._suffix() for t in tasks}
-        files = list(self._data_files())
-        foreign = sorted(p.name for p in files if p.name not in names)
-        if foreign:
-            raise UsageError(
-                f"--repair: {len(foreign)} file(s) in {self.out} are not windows of this backfill "
-                f"(first: {foreign[0]}); give the arguments it was started with"
+        store = self._store
+        store.remove_temporaries()
+        recover(store)
+        self._files.forget()
+        if self._legacy:
+            moved = self._files.upgrade_legacy(dataset)
+            self._save_checkpoint("running")
+            self._files.finish_upgrade()
+            logger.warning(
+                "moved %d window file(s) of %s into partitions (this release's layout)",
+                moved,
+                self.out,
             )
-        columns = ["id", "ts", *dataset.fields]
-        damaged = [p for p in files if file_columns(p, dataset.format) != columns]
-        for path in damaged:
-            path.unlink()
-        logger.warning(
-            "rebuilt %s from %d finished file(s); %d damaged file(s) removed, to be fetched again",
-            CHECKPOINT,
-            len(files) - len(damaged),
-            len(damaged),
-        )
+            self._legacy = False
+        if dataset.state in ("running", "interrupted") and not self._adopt:
+            adopted = 0
+            for kind, ident in fields:
+                done = dataset.done.get(entity_key(kind, ident), Ranges())
+                for window in self._windows():
+                    if not done.covers(window.start, window.end):
+                        adopted += self._files.adopt(dataset, kind, ident, window.start, window.end)
+            if adopted:
+                logger.info(
+                    "adopted %d window(s) a stopped run wrote after its checkpoint", adopted
+                )
+        if self._adopt:
+            adopted, damaged = self._files.rebuild(dataset)
+            logger.warning(
+                "rebuilt %s from %d finished file(s); %d damaged file(s) removed, to be "
+                "fetched again",
+                CHECKPOINT,
+                adopted,
+                damaged,
+            )
 
     # -- running --------------------------------------------------------------------
 
@@ -827,11 +784,12 @@ class Backfill:
         try:
             self._dataset = self._read_dataset()
         except UsageError:
-            if self.out.is_dir():
-                with self._dir.lock():  # a run in progress is the first thing to say
+            if self._store.exists():
+                with self._store.lock():  # a run in progress is the first thing to say
                     pass
             raise
         self._require_arrow()
+        await run_in_thread(self._store.check)  # an object store's bucket, before the API
         await self.client.authenticate()
         entities = await self.entities()
         if not entities:
@@ -839,16 +797,17 @@ class Backfill:
         fields = await self._fields_of(entities)
         if not fields:
             raise UsageError(f"nothing to backfill: {self._none_has_fields(entities)}")
-        tasks = self._plan(fields)
         fetched: dict[_Task, TimeSeries | LocusError] = {}
-        if tasks and not self.out.exists():
-            try:
-                fetched[tasks[0]] = await self._fetch(tasks[0])
-            except AuthenticationError:
-                raise
-            except LocusError as exc:  # recorded by the run as that window's failure
-                fetched[tasks[0]] = exc
-        with self._dir.lock():
+        if not self._store.exists():
+            first = self._classify(fields).todo[:1]
+            for task in first:
+                try:
+                    fetched[task] = await self._fetch(task)
+                except AuthenticationError:
+                    raise
+                except LocusError as exc:  # recorded by the run as that window's failure
+                    fetched[task] = exc
+        with self._store.lock():
             known = self._dataset
             # Read again holding the lock: another run may have finished in between.
             self._dataset = await run_in_thread(self._read_dataset)
@@ -857,9 +816,10 @@ class Backfill:
                     self._dataset.available[key] = value
             for key, reason in known.skipped.items():
                 self._dataset.skipped.setdefault(key, reason)
-            work = await run_in_thread(self._prepare_directory, tasks)
+            await run_in_thread(self._prepare_directory, fields)
+            work = await run_in_thread(self._classify, fields)
             return await self._run_locked(
-                entities, tasks, work, before=before, started=started, fetched=fetched
+                entities, work, before=before, started=started, fetched=fetched
             )
 
     def _none_has_fields(self, entities: Sequence[tuple[str, int]]) -> str:
@@ -885,7 +845,6 @@ class Backfill:
     async def _run_locked(  # noqa: PLR0915 - one run's bookkeeping in one place
         self,
         entities: Sequence[tuple[str, int]],
-        tasks: Sequence[_Task],
         work: _Work,
         *,
         before: tuple[int, int, int, int, float],
@@ -898,7 +857,7 @@ class Backfill:
         now = self._now
         todo = work.todo
         progress = BackfillProgress(
-            windows_total=len(tasks), windows_skipped=len(tasks) - len(todo)
+            windows_total=work.total, windows_skipped=work.total - len(todo)
         )
         failures: list[WindowFailure] = []
         outcome: dict[_Task, tuple[int, bool]] = {}  # rows without values, file written
@@ -919,23 +878,25 @@ class Backfill:
         self._report(progress, before)
         logger.info(
             "backfill of %d windows (%d entities), %d already done",
-            len(tasks),
+            work.total,
             len(entities),
             progress.windows_skipped,
         )
 
         queue = iter(todo)
         auth_failure: list[BaseException] = []
+        unsaved = 0
 
         async def worker(scope: anyio.CancelScope) -> None:
+            nonlocal unsaved
             for task in queue:
                 try:
                     series = await self._fetch(task) if task not in fetched else fetched.pop(task)
                     if isinstance(series, LocusError):
                         raise series
-                    columns, empty = keep_valued(series.columns, dataset.fields)
-                    valued = TimeSeries(columns, tz=series.tz, gran=series.gran)
-                    written = await run_in_thread(self._write, task, valued, work)
+                    empty, count, last, written = await run_in_thread(
+                        self._write, task, series, work
+                    )
                 except AuthenticationError as exc:
                     auth_failure.append(exc)
                     scope.cancel()
@@ -946,12 +907,16 @@ class Backfill:
                     logger.warning("window %s failed: %s", task.stem, exc)
                 else:
                     outcome[task] = (empty, written)
-                    if len(columns):
-                        last = columns.ts[-1]
-                        if last > dataset.frontiers.get(task.key, -(2**62)):
-                            dataset.frontiers[task.key] = last
+                    if last is not None and last > dataset.frontiers.get(task.key, -(2**62)):
+                        dataset.frontiers[task.key] = last
+                    dataset.ranges(task.key).add(task.window.start, task.window.end)
                     progress.windows_done += 1
-                    progress.rows += len(valued)
+                    progress.rows += count
+                    unsaved += 1
+                    if unsaved >= _SAVE_EVERY:  # so a killed run loses little
+                        unsaved = 0
+                        data = self._encode_checkpoint("running")
+                        await run_in_thread(self._files.save, data)
                 self._report(progress, before)
 
         workers = min(len(todo), self.client.limiter.capacity + 2)
@@ -966,6 +931,7 @@ class Backfill:
             state = "complete" if not failures and not auth_failure else "incomplete"
         finally:
             gaps = self._finalize(outcome, work)
+            self._prune_provisional()
             dataset.failed = kept + failures
             dataset.found = list(entities)
             requests = stats.requests - before[0]
@@ -975,10 +941,25 @@ class Backfill:
                 await run_in_thread(self._save_checkpoint, state)
         if auth_failure:
             raise auth_failure[0]
+        compacted = CompactionResult()
+        touched = self._touched(outcome) | work.staged
+        if self.compact and touched:  # only where this run wrote: no listing otherwise
+            keep_after = int(now - self.lookback) if self.lookback else None
+            try:
+                compacted = await run_in_thread(
+                    functools.partial(
+                        compact, self._store, dataset, auto=True, keep_after=keep_after,
+                        only=touched,
+                    )
+                )  # fmt: skip
+            except BaseException:  # stopped during the compaction: the run did not end
+                with anyio.CancelScope(shield=True):
+                    await run_in_thread(self._save_checkpoint, "interrupted")
+                raise
         refreshed = [t for t in outcome if t in work.had_file]
         return BackfillResult(
             out=self.out,
-            windows_total=len(tasks),
+            windows_total=work.total,
             windows_done=progress.windows_done,
             windows_skipped=progress.windows_skipped,
             failures=tuple(f for f in failures if not f.permanent),
@@ -990,7 +971,7 @@ class Backfill:
             busy_seconds=stats.busy_seconds - before[4],
             elapsed=time.monotonic() - started,
             entities=len(entities),
-            windows_provisional=sum(1 for t in tasks if t.stem in dataset.provisional),
+            windows_provisional=len(dataset.provisional),
             windows_refreshed=len(refreshed),
             windows_revised=sum(
                 1 for t in refreshed if work.reason.get(t) == "lookback" and outcome[t][1]
@@ -1000,7 +981,8 @@ class Backfill:
             skipped_entities=self._skipped(entities),
             new_entities=new_entities,
             gaps=tuple(gaps),
-            lagging=self._lagging(tasks),
+            lagging=self._lagging(work.entities),
+            partitions_compacted=compacted.partitions,
         )
 
     def _finalize(
@@ -1027,13 +1009,39 @@ class Backfill:
                 )  # fmt: skip
         return gaps
 
-    def _lagging(self, tasks: Sequence[_Task]) -> tuple[tuple[str, int, str | None], ...]:
+    def _touched(self, outcome: dict[_Task, tuple[int, bool]]) -> set[str]:
+        """The partitions the fetched windows have pieces in."""
+        dataset = self._dataset
+        assert dataset is not None
+        tz = resolve_tz(dataset.tz)
+        unit = partition_unit(parse_granularity(dataset.gran))
+        return {
+            name
+            for task in outcome
+            for name, _, _ in period_bounds(task.window.start, task.window.end, tz, unit)
+        }
+
+    def _prune_provisional(self) -> None:
+        """Forget provisional windows that are no longer on the grid (a longer window
+        with the same start replaced them)."""
+        dataset = self._dataset
+        assert dataset is not None
+        if not dataset.provisional:
+            return
+        spans = {(w.start, w.end) for w in self._windows()}
+        for stem in list(dataset.provisional):
+            found = parse_piece(stem + ".parquet")
+            if found is None or (found[2], found[3]) not in spans:
+                dataset.provisional.discard(stem)
+
+    def _lagging(
+        self, entities: Sequence[tuple[str, int]]
+    ) -> tuple[tuple[str, int, str | None], ...]:
         """Entities whose newest data is more than an hour (or a bucket) behind the newest
         of the dataset, or that have none: their windows stay provisional, the others'
         do not wait for them."""
         dataset = self._dataset
         assert dataset is not None
-        entities = dict.fromkeys((t.kind, t.entity_id) for t in tasks)
         frontiers = {e: dataset.frontiers.get(entity_key(*e)) for e in entities}
         known = [f for f in frontiers.values() if f is not None]
         if not known:
@@ -1049,16 +1057,50 @@ class Backfill:
     async def _fetch(self, task: _Task) -> TimeSeries:
         query = self._query_for(task.fields)
         window = requested(task.window, self._now, query.gran)
+        arrow = self._dataset is not None and self._dataset.format == "parquet"
         return await self.client.fetch_window(
-            task.kind, task.entity_id, query, window, priority=self._priority
+            task.kind, task.entity_id, query, window, priority=self._priority, arrow=arrow
         )
 
-    def _write(self, task: _Task, series: TimeSeries, work: _Work) -> bool:
+    def _valued(self, series: TimeSeries) -> tuple[Any, int, int, int | None]:
+        """The rows with at least one value, in the dataset's fields (Arrow when the
+        series is held as Arrow), how many had none, how many are kept, the newest
+        timestamp kept."""
         dataset = self._dataset
         assert dataset is not None
-        written = _store(series, self.out / (task.stem + self._suffix()), dataset.format)
-        self._remove(work.stale.get(task, ()))
-        return written
+        table = series.arrow
+        if table is None:
+            columns, empty = keep_valued(series.columns, dataset.fields)
+            return columns, empty, len(columns), columns.ts[-1] if len(columns) else None
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        present = [n for n in dataset.fields if n in table.column_names]
+        if present:
+            mask = pc.is_valid(table[present[0]])
+            for name in present[1:]:
+                mask = pc.or_(mask, pc.is_valid(table[name]))
+            kept = table.filter(mask)
+        else:
+            kept = table.slice(0, 0)
+        last = pc.max(kept["ts"].cast(pa.int64())).as_py() if kept.num_rows else None
+        newest = None if last is None else last // 1_000_000
+        return kept, table.num_rows - kept.num_rows, kept.num_rows, newest
+
+    def _write(
+        self, task: _Task, series: TimeSeries, work: _Work
+    ) -> tuple[int, int, int | None, bool]:
+        """Write a fetched window's valued rows (in a thread): rows without a value, rows
+        kept, the newest timestamp kept, whether a file changed."""
+        dataset = self._dataset
+        assert dataset is not None
+        window = task.window
+        rows, empty, count, last = self._valued(series)
+        written, staged = self._files.write_window(
+            dataset, task.kind, task.entity_id, window.start, window.end, rows
+        )
+        work.staged.update(staged)
+        return empty, count, last, written
 
     def _report(self, progress: BackfillProgress, before: tuple[int, int, int, int, float]) -> None:
         stats = self.client.stats
@@ -1073,12 +1115,14 @@ class Backfill:
 class _Work:
     """A run's windows by what they need."""
 
+    total: int = 0
+    done: int = 0
+    entities: list[tuple[str, int]] = attrs.field(factory=list)
     todo: list[_Task] = attrs.field(factory=list)
-    done: list[_Task] = attrs.field(factory=list)
     refused: list[_Task] = attrs.field(factory=list)
     reason: dict[_Task, str] = attrs.field(factory=dict)  # new, provisional, lookback
-    had_file: set[_Task] = attrs.field(factory=set)
-    stale: dict[_Task, list[str]] = attrs.field(factory=dict)
+    had_file: set[_Task] = attrs.field(factory=set)  # finished before this run
+    staged: set[str] = attrs.field(factory=set)  # partitions with staged replacements
 
 
 def _failure(task: _Task, exc: BaseException) -> WindowFailure:

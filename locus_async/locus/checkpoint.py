@@ -7,9 +7,10 @@ or nothing), ``CheckpointError`` (one line, naming ``--repair``), and reading ba
 finished file's columns for the repair. Must never: write (the backfill does, atomically),
 or hold a secret.
 
-The body (version 2)::
+The body (version 3, in ``out.locus/checkpoint.json``; versions 1 and 2 lived in ``out``
+as ``_locus_backfill.json`` and had no ``done``: their windows were their files)::
 
-    {"version": 2, "state": "complete",
+    {"version": 3, "state": "complete",
      "dataset": {"fields": [...], "gran": "5min", "tz": "UTC", "format": "parquet"},
      "range": {"starts": [1704067200], "end": null},       end null: up to now (sync)
      "entities": {"components": [...], "sites": [...], "site_components": [...],
@@ -19,6 +20,7 @@ The body (version 2)::
      "skipped": {"components:54373": "..."},               entities with none of the fields
      "provisional": ["component-54369_..._...", ...],      windows refetched by every run
      "frontiers": {"components:54369": 1733011200},        newest timestamp with a value
+     "done": {"components:54369": [[1704067200, 1735689600]]},  finished windows, merged
      "failed": [{kind, entity_id, start, end, error, status, permanent}, ...],
      "window_seconds": 0.42,                               mean time of one data request
      "updated": "2026-12-02T10:00:00+00:00"}
@@ -27,6 +29,7 @@ The body (version 2)::
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -34,10 +37,12 @@ from typing import Any, Final
 import attrs
 
 from locus_async.errors import UsageError
+from locus_async.locus._core.layout import Ranges
 
 __all__ = [
     "CHECKPOINT",
     "FORMAT_VERSION",
+    "LEGACY_CHECKPOINT",
     "Checkpoint",
     "CheckpointError",
     "WindowFailure",
@@ -46,14 +51,17 @@ __all__ = [
     "file_columns",
 ]
 
-CHECKPOINT: Final = "_locus_backfill.json"
-FORMAT_VERSION: Final = 2
+#: The checkpoint's name in the dataset's state (``out.locus/``).
+CHECKPOINT: Final = "checkpoint.json"
+#: Where versions 1 and 2 kept it: in ``out`` itself, beside one file per window.
+LEGACY_CHECKPOINT: Final = "_locus_backfill.json"
+FORMAT_VERSION: Final = 3
 
 
 class CheckpointError(UsageError):
     """The checkpoint cannot be read or is not one of ours; ``--repair`` rebuilds it."""
 
-    def __init__(self, path: Path, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(
             f"{path} is not a valid checkpoint ({problem}); run the same backfill with "
             "--repair (repair=True) to rebuild it from the finished files"
@@ -107,6 +115,14 @@ class Checkpoint:
     failed: list[WindowFailure] = attrs.field(factory=list)
     window_seconds: float | None = None
     updated: str = ""
+    done: dict[str, Ranges] = attrs.field(factory=dict)
+
+    def ranges(self, key: str) -> Ranges:
+        """The finished windows of one entity (created empty when first asked)."""
+        found = self.done.get(key)
+        if found is None:
+            found = self.done[key] = Ranges()
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,6 +147,7 @@ class Checkpoint:
             "failed": [attrs.asdict(f) for f in self.failed],
             "window_seconds": self.window_seconds,
             "updated": self.updated,
+            "done": {k: v.to_json() for k, v in sorted(self.done.items()) if len(v)},
         }
 
     @classmethod
@@ -157,6 +174,7 @@ class Checkpoint:
             failed=[WindowFailure(**item) for item in body["failed"]],
             window_seconds=body["window_seconds"],
             updated=body["updated"],
+            done={k: Ranges((lo, hi) for lo, hi in v) for k, v in body.get("done", {}).items()},
         )
 
 
@@ -287,6 +305,16 @@ def _v2_problem(body: dict[str, Any]) -> str:
         "window_seconds": lambda v: v is None or _is(v, (int, float)),
         "updated": lambda v: isinstance(v, str),
     }
+    if body["version"] == FORMAT_VERSION:
+        checks["done"] = lambda v: _map_of(
+            v,
+            lambda x: isinstance(x, list)
+            and all(
+                isinstance(s, list) and len(s) == 2 and _is(s[0], int) and _is(s[1], int)
+                and s[0] < s[1]
+                for s in x
+            ),
+        )  # fmt: skip
     for name, check in checks.items():
         if name not in body or not check(body[name]):
             return f"{name} is missing or malformed"
@@ -317,7 +345,7 @@ def checkpoint_problem(body: object) -> str:
     if not isinstance(body, dict):
         return f"a JSON object was expected, not {type(body).__name__}"
     version = body.get("version")
-    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
+    if version not in (1, 2, FORMAT_VERSION) or isinstance(version, bool):
         return f"unknown version {version!r} (this release writes {FORMAT_VERSION})"
     if body.get("state") not in _STATES:
         return f"unknown state {body.get('state')!r}"
@@ -326,19 +354,20 @@ def checkpoint_problem(body: object) -> str:
         if not problem and not isinstance(body.get("updated", ""), str):
             problem = "updated must be a string"
         return problem
-    if set(body) != _V2_KEYS:
+    if set(body) != (_V2_KEYS | {"done"} if version == FORMAT_VERSION else _V2_KEYS):
         return "it has missing or other keys"
     return _v2_problem(body)
 
 
-def file_columns(path: Path, fmt: str) -> list[str]:
-    """The column names of a finished file, or [] if it cannot be read."""
+def file_columns(data: bytes, fmt: str) -> list[str]:
+    """The column names of a finished file's bytes, or [] if they cannot be read."""
     try:
         if fmt == "parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
-        with open(path, encoding="utf-8", newline="") as handle:
-            return next(csv.reader(handle), [])
+            return list(pq.read_schema(pa.BufferReader(data)).names)
+        text = data.decode("utf-8")
+        return next(csv.reader(io.StringIO(text, newline="")), [])
     except Exception:
         return []

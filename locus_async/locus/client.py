@@ -150,11 +150,15 @@ class LocusClient(ShellClient):
         window: Window,
         *,
         priority: Priority = Priority.BACKGROUND,
+        arrow: bool = False,
     ) -> TimeSeries:
         """One planned window of ``kind`` (``"components"`` or ``"sites"``) ``entity_id``:
-        what a backfill fetches, one request through the limiter at ``priority``."""
+        what a backfill fetches, one request through the limiter at ``priority``.
+        ``arrow``: decode the body straight into Arrow (``TimeSeries.arrow``) when pyarrow
+        and msgspec are installed and the body allows it; the same rows either way."""
+        check_flag(arrow, "arrow")
         path = data_path(kind, check_id(entity_id, "entity id"))
-        return await fetch_window(self._session, path, query, window, priority)
+        return await fetch_window(self._session, path, query, window, priority, arrow=arrow)
 
 
 def auth_from_env(env: Mapping[str, str]) -> TokenProvider:

@@ -18,6 +18,7 @@ import pytest
 
 from locus_async.cli import main
 from locus_async.simulator import Account, Faults, ServedSimulator, Simulator
+from tests.datasets import checkpoint, data_files, finished_windows, state_dir
 
 SECRET = "cli-s3cret-7f3a91"
 PASSWORD = "cli-p4ssw0rd-c2e8"
@@ -203,9 +204,9 @@ def test_backfill_writes_the_ground_truth_and_resumes(cli_sim: Simulator, tmp_pa
     assert json.loads(stdout)["windows_skipped"] == 4
     assert len(cli_sim.stats.data_windows) == windows
     assert _dataset(out) == _truth(cli_sim)
-    checkpoint = json.loads((out / "_locus_backfill.json").read_text())
-    assert checkpoint["state"] == "complete"
-    assert checkpoint["dataset"]["fields"] == ["W_avg", "Wh_sum"]
+    body = checkpoint(out)
+    assert body["state"] == "complete"
+    assert body["dataset"]["fields"] == ["W_avg", "Wh_sum"]
 
 
 def test_failed_windows_exit_4_and_are_retried(tmp_path: Path) -> None:
@@ -216,7 +217,7 @@ def test_failed_windows_exit_4_and_are_retried(tmp_path: Path) -> None:
     assert code == 4
     assert json.loads(stdout)["windows_failed"] == 4
     assert "run again to retry" in err
-    assert len(json.loads((out / "_locus_backfill.json").read_text())["failed"]) == 4
+    assert len(checkpoint(out)["failed"]) == 4
     sim.faults = Faults()
     code, stdout, _ = _run([*BACKFILL, "--out", str(out), "--json"], sim)
     assert code == 0
@@ -237,13 +238,13 @@ def test_a_different_backfill_into_the_same_directory_is_refused(
 
 
 def test_csv_format(cli_sim: Simulator, tmp_path: Path) -> None:
-    """--format csv writes one CSV per window with the same columns."""
+    """--format csv writes one CSV per window piece, with the Parquet files' columns."""
     out = tmp_path / "csv"
     code, _, _ = _run([*BACKFILL, "--out", str(out), "--format", "csv"], cli_sim)
-    files = sorted(out.glob("*.csv"))
+    files = data_files(out, ".csv")
     assert code == 0
-    assert len(files) == 4
-    assert files[0].read_text().splitlines()[0] == "id,ts,W_avg,Wh_sum"
+    assert len({f.name for f in files}) == 4  # windows; those crossing a month: two pieces
+    assert files[0].read_text().splitlines()[0] == "id,kind,ts,W_avg,Wh_sum"
     total = sum(len(f.read_text().splitlines()) - 1 for f in files)
     assert total == len(_truth(cli_sim))
 
@@ -303,15 +304,16 @@ def test_subprocess_backfill_with_debug_logs_leaks_no_secret(
     assert _dataset(out) == _truth(cli_sim)
     secrets = [SECRET, PASSWORD, *cli_sim.core._tokens, *cli_sim.core._refresh]
     assert len(secrets) >= 4
-    produced = [stdout, stderr] + [p.read_bytes() for p in out.rglob("*") if p.is_file()]
+    files = [*out.rglob("*"), *state_dir(out).rglob("*")]  # the data and the state
+    produced = [stdout, stderr] + [p.read_bytes() for p in files if p.is_file()]
     for blob in produced:
         for secret in secrets:
             assert secret.encode() not in blob
 
 
-def _finished(out: Path) -> list[Path]:
-    """Finished window files (a ``.tmp-`` file being written when killed does not count)."""
-    return [p for p in out.glob("*.parquet") if not p.name.startswith(".")]
+def _finished(out: Path) -> int:
+    """Windows with every piece on disk (a piece being written when killed does not count)."""
+    return finished_windows(out, "America/Los_Angeles")
 
 
 @pytest.mark.sockets
@@ -324,11 +326,11 @@ def test_sigkill_mid_backfill_then_resume_equals_an_uninterrupted_run(tmp_path: 
         killed = tmp_path / "killed"
         process = _subprocess([*args, "--out", str(killed)], server.url)
         deadline = time.monotonic() + 60
-        while len(_finished(killed)) < 3 and time.monotonic() < deadline:
+        while _finished(killed) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-        written_before = len(_finished(killed))
+        written_before = _finished(killed)
         assert 3 <= written_before < 10
         resumed = _subprocess([*args, "--out", str(killed), "--json"], server.url)
         stdout, stderr = resumed.communicate(timeout=120)

@@ -20,11 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from locus_async import Backfill, BackfillSpec, OutputLocked
-from locus_async._shell.outdir import LOCK_NAME, OWNER_NAME, OutputDir
+from locus_async._shell.store import LOCK_NAME, OWNER_NAME, open_store
 from locus_async.simulator import Account, Faults, Simulator
 from tests.cli.test_cli import ACCOUNT, BACKFILL, _dataset, _env, _run, _truth
-
-CHECKPOINT = "_locus_backfill.json"
+from tests.datasets import (
+    checkpoint,
+    checkpoint_path,
+    data_names,
+    finished_windows,
+    state_dir,
+    temporaries,
+)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def _await_first_window(process: subprocess.Popen[bytes], out: Path) -> None:
 
 
 def _files(out: Path) -> list[str]:
-    return sorted(p.name for p in out.glob("*.parquet"))
+    return data_names(out)
 
 
 def _one_error_line(err: str) -> None:
@@ -67,9 +73,9 @@ def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(
 
     def second_run() -> None:
         other = [a if a != "W_avg,Wh_sum" else "W_avg" for a in BACKFILL]
-        seen["checkpoint_before"] = (out / CHECKPOINT).read_bytes()
+        seen["checkpoint_before"] = checkpoint_path(out).read_bytes()
         seen["result"] = _run([*other, "--out", str(out)], second_sim)
-        seen["checkpoint_after"] = (out / CHECKPOINT).read_bytes()
+        seen["checkpoint_after"] = checkpoint_path(out).read_bytes()
 
     calls = 0
 
@@ -103,7 +109,7 @@ def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(
     assert second_sim.stats.data_windows == []  # refused before any data request
     assert seen["checkpoint_after"] == seen["checkpoint_before"]  # not touched
     assert _dataset(out) == _truth(first_sim)
-    assert not (out / OWNER_NAME).exists()  # the holder record goes with the lock
+    assert not (state_dir(out) / OWNER_NAME).exists()  # the holder record goes with the lock
 
 
 def test_python_api_refuses_a_locked_directory_with_the_holder(tmp_path: Path) -> None:
@@ -116,7 +122,7 @@ def test_python_api_refuses_a_locked_directory_with_the_holder(tmp_path: Path) -
     )  # fmt: skip
 
     async def main() -> None:
-        with OutputDir(out).lock():
+        with open_store(out).lock():
             async with sim.client() as client:
                 with pytest.raises(OutputLocked) as caught:
                     await Backfill(client, spec, out).run()
@@ -142,8 +148,8 @@ def test_a_stale_lock_of_a_killed_run_never_blocks_the_resume(tmp_path: Path) ->
         _await_first_window(process, out)
         process.send_signal(signal.SIGKILL)
         process.wait(30)
-        assert (out / LOCK_NAME).exists()
-        assert json.loads((out / OWNER_NAME).read_text())["pid"] == process.pid
+        assert (state_dir(out) / LOCK_NAME).exists()
+        assert json.loads((state_dir(out) / OWNER_NAME).read_text())["pid"] == process.pid
         # The killed run's last request is still in progress on the server (one at a time
         # per account): resume once it ended, as the retry backoff (zero in tests) would.
         deadline = time.monotonic() + 60  # a hang guard only
@@ -152,7 +158,11 @@ def test_a_stale_lock_of_a_killed_run_never_blocks_the_resume(tmp_path: Path) ->
             time.sleep(0.002)
         code, _, err = _run([*LONG, "--out", str(out)], sim)
     assert code == 0, err
-    assert len(_files(out)) == 22
+    # 22 windows, final, compacted at the end: one file in each of the 11 months
+    files = _files(out)
+    assert len(files) == 11
+    assert all(name.split("/")[1].startswith("part-") for name in files)
+    assert checkpoint(out)["state"] == "complete"
 
 
 # -- the checkpoint ---------------------------------------------------------------------
@@ -198,12 +208,13 @@ def test_a_corrupt_checkpoint_is_one_line_then_repair_rebuilds_it(
     --repair then keeps every finished file and fetches only what is missing."""
     out = tmp_path / "out"
     cli_sim.faults = Faults(server_errors=1.0, paths=("/v3/components/54370/",))
-    assert _run([*BACKFILL, "--out", str(out)], cli_sim)[0] == 4  # 54370's windows failed
+    code = _run([*BACKFILL, "--out", str(out), "--no-compact"], cli_sim)[0]
+    assert code == 4  # 54370's windows failed
     cli_sim.faults = Faults()
     finished = _files(out)
     assert finished
     assert all("54369" in name for name in finished)
-    path = out / CHECKPOINT
+    path = checkpoint_path(out)
     path.write_bytes(raw if raw is not None else _corrupt(json.loads(path.read_text()), case))
     before = {name: (out / name).stat().st_mtime_ns for name in finished}
     code, _, err = _run([*BACKFILL, "--out", str(out)], cli_sim)
@@ -212,10 +223,11 @@ def test_a_corrupt_checkpoint_is_one_line_then_repair_rebuilds_it(
     _one_error_line(err)
     assert {name: (out / name).stat().st_mtime_ns for name in finished} == before
     windows = len(cli_sim.stats.data_windows)
-    code, stdout, err = _run([*BACKFILL, "--out", str(out), "--repair", "--json"], cli_sim)
+    repair = [*BACKFILL, "--out", str(out), "--repair", "--json", "--no-compact"]
+    code, stdout, err = _run(repair, cli_sim)
     assert code == 0, err
     summary = json.loads(stdout)
-    assert summary["windows_skipped"] == len(finished)
+    assert summary["windows_skipped"] == len({name.split("/")[1] for name in finished})
     assert len(cli_sim.stats.data_windows) - windows == summary["windows_written"]
     assert {name: (out / name).stat().st_mtime_ns for name in finished} == before
     assert _dataset(out) == _truth(cli_sim)
@@ -229,7 +241,7 @@ def test_a_lost_checkpoint_points_at_repair_which_adopts_the_files(
     with --repair nothing is fetched again."""
     out = tmp_path / "out"
     assert _run([*BACKFILL, "--out", str(out)], cli_sim)[0] == 0
-    (out / CHECKPOINT).unlink()
+    checkpoint_path(out).unlink()
     code, _, err = _run([*BACKFILL, "--out", str(out)], cli_sim)
     assert code == 2
     assert "--repair" in err
@@ -240,44 +252,36 @@ def test_a_lost_checkpoint_points_at_repair_which_adopts_the_files(
     assert len(cli_sim.stats.data_windows) == windows
 
 
-def test_repair_refetches_a_damaged_file_and_refuses_foreign_ones(
-    cli_sim: Simulator, tmp_path: Path
-) -> None:
-    """--repair removes a data file that does not read back (it is fetched again) and
-    refuses a directory holding windows of another backfill."""
+def test_repair_refetches_a_damaged_piece(cli_sim: Simulator, tmp_path: Path) -> None:
+    """--repair removes a piece that does not read back (its window is fetched again) and
+    keeps the rest."""
     out = tmp_path / "out"
-    assert _run([*BACKFILL, "--out", str(out)], cli_sim)[0] == 0
-    (out / CHECKPOINT).unlink()
+    assert _run([*BACKFILL, "--out", str(out), "--no-compact"], cli_sim)[0] == 0
+    checkpoint_path(out).unlink()
     damaged = out / _files(out)[0]
     damaged.write_bytes(b"PAR1 not really")
     code, stdout, err = _run([*BACKFILL, "--out", str(out), "--repair", "--json"], cli_sim)
     assert code == 0, err
     assert json.loads(stdout)["windows_written"] == 1
     assert _dataset(out) == _truth(cli_sim)
-    (out / CHECKPOINT).unlink()
-    (out / "component-99_20240101T000000Z_20240102T000000Z.parquet").write_bytes(b"x")
-    code, _, err = _run([*BACKFILL, "--out", str(out), "--repair"], cli_sim)
-    assert code == 2
-    assert "not windows of this backfill" in err
 
 
 # -- our own temporary files only; nothing before authentication -----------------------
 
 
 def test_only_our_own_temporary_files_are_removed(cli_sim: Simulator, tmp_path: Path) -> None:
-    """A user's ``.tmp-notes.txt`` survives; temporary files a crash of ours left go."""
+    """A user's ``notes.txt`` in the state's tmp/ survives; temporary files a crash of ours
+    left there go."""
     out = tmp_path / "out"
-    out.mkdir()
-    mine = out / ".tmp-notes.txt"
+    tmp = state_dir(out) / "tmp"
+    tmp.mkdir(parents=True)
+    mine = tmp / "notes.txt"
     mine.write_text("keep me")
-    ours = out / (".locus-tmp-" + "a" * 32 + "-component-54369_x.parquet")
+    ours = tmp / ("a" * 32 + ".tmp")
     ours.write_bytes(b"half")
-    legacy = out / (".tmp-" + "b" * 32 + "-" + CHECKPOINT)
-    legacy.write_bytes(b"{")
     assert _run([*BACKFILL, "--out", str(out)], cli_sim)[0] == 0
     assert mine.read_text() == "keep me"
     assert not ours.exists()
-    assert not legacy.exists()
 
 
 def test_nothing_is_created_when_authentication_fails(tmp_path: Path) -> None:
@@ -422,18 +426,18 @@ def test_a_cancelled_backfill_is_marked_interrupted_and_resumes(tmp_path: Path) 
 
                 await Backfill(client, spec, out, progress=progress).run()
             assert scope.cancelled_caught
-            assert json.loads((out / CHECKPOINT).read_text())["state"] == "interrupted"
+            assert json.loads(checkpoint_path(out).read_text())["state"] == "interrupted"
             # 2, plus at most one more per other worker (3 workers) whose write was under
             # way: a file being written is finished, never left half
-            written = len(_files(out))
+            written = finished_windows(out, "America/Los_Angeles")
             assert 2 <= written <= 4
-            assert not list(out.glob(".locus-tmp-*"))
+            assert not temporaries(out)
             result = await Backfill(client, spec, out).run()
             assert result.complete
             assert result.windows_skipped == written
 
     anyio.run(main)
-    assert len(_files(out)) == 22
+    assert len(_files(out)) == 11  # 22 windows, compacted: one file per month
     table = pq.read_table(out)
     assert (
         len(set(zip(table.column("id").to_pylist(), table.column("ts").to_pylist(), strict=True)))
@@ -456,4 +460,4 @@ def test_ctrl_c_exits_130_and_leaves_the_checkpoint_interrupted(tmp_path: Path) 
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err.decode()
-    assert json.loads((out / CHECKPOINT).read_text())["state"] == "interrupted"
+    assert json.loads(checkpoint_path(out).read_text())["state"] == "interrupted"

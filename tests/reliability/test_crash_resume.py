@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from locus_async.simulator import Faults, Simulator
+from tests.datasets import finished_windows, temporaries
 
 pytestmark = pytest.mark.sockets
 
@@ -36,7 +37,7 @@ def _start(url: str, out: Path, *extra: str) -> subprocess.Popen[bytes]:
 
 
 def _finished(out: Path) -> int:
-    return len([p for p in out.glob("*.parquet") if not p.name.startswith(".")])
+    return finished_windows(out, "Europe/Berlin")
 
 
 def _wait(process: subprocess.Popen[bytes], done: Callable[[], bool]) -> None:
@@ -94,4 +95,4 @@ def test_ten_sigkills_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -> 
     assert crashed_rows == _rows(clean)
     assert len({(r[0], r[1]) for r in crashed_rows}) == len(crashed_rows)
     assert not list(crashed.glob(".tmp-*"))
-    assert not list(crashed.glob(".locus-tmp-*"))
+    assert not temporaries(crashed)

@@ -123,7 +123,7 @@ async def test_whole_backfill_with_debug_logging_leaks_nothing(
     assert sim.stats.grants["refresh_token"] >= 1  # refreshes did happen and were logged
     records = [r.getMessage() for r in caplog.records] + [repr(r.args) for r in caplog.records]
     assert any("httpcore" in r.name or "httpx" in r.name for r in caplog.records)
-    files = [p.read_bytes().decode("latin-1") for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    files = [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]  # noqa: ASYNC240
     assert _scan(records + files, _secrets(sim)) == []
 
 
@@ -154,8 +154,6 @@ def test_cli_output_and_debug_logs_leak_nothing(
     logging.getLogger().handlers.clear()
     assert sim.stats.faults["revocations"] >= 1
     texts = [out.getvalue(), err.getvalue(), captured.out, captured.err]
-    texts += [
-        p.read_bytes().decode("latin-1") for p in (tmp_path / "out").rglob("*") if p.is_file()
-    ]
+    texts += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
     assert "DEBUG" in err.getvalue()
     assert _scan(texts, _secrets(sim)) == []

@@ -4,10 +4,8 @@ fleet move between runs: the dataset always equals the server's data as of the l
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,16 @@ import pytest
 
 from locus_async import Backfill, BackfillSpec, UsageError
 from locus_async.simulator import SimClock, Simulator, Timeline
+from tests.datasets import (
+    checkpoint,
+    copy_dataset,
+    data_names,
+    remove_dataset,
+    snapshot,
+    state_dir,
+    temporaries,
+    to_legacy,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +118,7 @@ async def test_a_silent_component_stays_provisional_then_is_final_with_its_gaps(
     )
     first = await _run(sim, out, clock, spec, max_lag="3d")
     assert first.windows_total == 4  # two 31-day windows each; the first ended > 3 days ago
-    provisional = json.loads((out / "_locus_backfill.json").read_text())["provisional"]
+    provisional = checkpoint(out)["provisional"]
     assert len(provisional) == 2  # each component's window holding now
     clock.set(datetime(2024, 7, 6, tzinfo=UTC).timestamp())
     sim.reset_stats()
@@ -196,10 +204,10 @@ async def test_a_change_that_would_mix_rows_is_refused_saying_what_to_do(
     sim = Simulator(clock=clock)
     out = tmp_path / "ds"
     await _run(sim, out, clock, _spec(components=(54369,), site_components=()))
-    before = sorted(p.name for p in out.iterdir())
+    before = snapshot(out)
     with pytest.raises(UsageError, match=rf"its {named} is .*use another --out"):
         await _run(sim, out, clock, _spec(components=(54369,), site_components=(), **change))
-    assert sorted(p.name for p in out.iterdir()) == before
+    assert snapshot(out) == before
 
 
 async def test_entities_are_asked_only_for_their_fields_and_unknown_ones_once(
@@ -237,12 +245,12 @@ async def test_plan_fetches_no_data_and_counts_what_a_run_would(tmp_path: Path) 
     out = tmp_path / "ds"
     await _run(sim, out, clock, _spec())
     clock.advance(86_400)
-    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    before = snapshot(out)
     sim.reset_stats()
     async with sim.client() as client:
         plan = await Backfill.sync(client, out, clock=clock).plan()
     assert sim.stats.data_windows == []
-    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+    assert snapshot(out) == before
     result = await _run(sim, out, clock, None)
     assert len(sim.stats.data_windows) == plan.requests
     assert plan.windows_provisional + plan.windows_new == plan.requests
@@ -250,11 +258,13 @@ async def test_plan_fetches_no_data_and_counts_what_a_run_would(tmp_path: Path) 
     assert plan.estimated_seconds > 0
 
 
-async def test_a_version_1_checkpoint_is_upgraded_and_its_recent_windows_refetched(
+async def test_a_version_1_dataset_is_upgraded_and_its_recent_windows_refetched(
     tmp_path: Path,
 ) -> None:
-    """A dataset from the first release (its recent windows possibly frozen with future
-    rows) is read, its windows younger than max_lag fetched again, the rest kept."""
+    """A dataset of the first release (flat files in out, its checkpoint among them, its
+    recent windows possibly frozen with future rows) is moved into partitions with its
+    state beside it, its windows younger than max_lag fetched again, the rest kept; its
+    temporaries go, a user's own file stays."""
     clock = SimClock(T0)
     sim = Simulator(clock=clock)
     out = tmp_path / "ds"
@@ -264,8 +274,9 @@ async def test_a_version_1_checkpoint_is_upgraded_and_its_recent_windows_refetch
         start=datetime(2024, 4, 1, tzinfo=UTC),
         end=datetime(2024, 6, 11, tzinfo=UTC),
     )
-    await _run(sim, out, clock, spec)
-    body = json.loads((out / "_locus_backfill.json").read_text())
+    await _run(sim, out, clock, spec, compact=False)
+    rows = _rows(out)
+    body = checkpoint(out)
     v1 = {
         "version": 1, "state": "complete", "failed": [], "updated": body["updated"],
         "spec": {
@@ -273,23 +284,34 @@ async def test_a_version_1_checkpoint_is_upgraded_and_its_recent_windows_refetch
             **dict(body["entities"].items()),
         },
     }  # fmt: skip
-    (out / "_locus_backfill.json").write_text(json.dumps(v1))
+    windows = to_legacy(out, v1)
+    assert len(windows) == 3
+    (out / ".tmp-notes.txt").write_text("a user's own file")  # not ours: kept
+    (out / (".locus-tmp-" + "a" * 32 + "-" + windows[0])).write_bytes(b"half")  # ours: goes
     sim.reset_stats()
     result = await _run(sim, out, clock, spec)
     assert result.windows_refreshed == 1
     assert len(sim.stats.data_windows) == 1
-    assert json.loads((out / "_locus_backfill.json").read_text())["version"] == 2
+    assert checkpoint(out)["version"] == 3
+    assert (out / ".tmp-notes.txt").read_text() == "a user's own file"
+    (out / ".tmp-notes.txt").unlink()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "month=2024-04",
+        "month=2024-05",
+        "month=2024-06",
+    ]
+    assert _rows(out) == rows
 
 
 async def test_a_sync_and_a_plan_cancelled_at_each_await_point_leave_it_resumable(
     tmp_path: Path,
 ) -> None:
     """A plan cancelled after 0, 1, 2, ... turns and a sync (dataavailable, lock,
-    checkpoint, refetches, writes in threads, which take many turns) after 0, 11, 22, ...,
+    checkpoint, refetches, writes in threads, which take many turns) after 0, 29, 58, ...,
     until each finishes first: the lock is free, no temporary file is left, and the next
     sync brings the dataset to the server's data exactly."""
-    from locus_async._shell.outdir import OutputDir
-    from tests.reliability.test_cancel_paths import _stepping
+    from locus_async._shell.store import open_store
+    from tests.reliability.test_cancel_paths import _stepping, _turns
     from tests.reliability.test_cancel_points import _cancel_after
 
     clock = SimClock(T0)
@@ -300,49 +322,78 @@ async def test_a_sync_and_a_plan_cancelled_at_each_await_point_leave_it_resumabl
     clock.advance(3 * 3600)
     for name in ("plan", "run"):
         in_a_row = 0
-        for ticks in range(0, 20_000, 1 if name == "plan" else 11):
+        for ticks in _turns(1 if name == "plan" else 29):  # writes in threads: many turns
             out = tmp_path / f"{name}-{ticks}"
-            shutil.copytree(base, out)
+            copy_dataset(base, out)
             async with _stepping(sim) as client:
                 job = Backfill.sync(client, out, clock=clock)
                 done = await _cancel_after(ticks, getattr(job, name))
-            with OutputDir(out).lock():  # free: the next run can take it at once
+            with open_store(out).lock():  # free: the next run can take it at once
                 pass
-            assert not list(out.glob(".locus-tmp-*"))
-            assert json.loads((out / "_locus_backfill.json").read_text())["state"] != "running"
+            assert not temporaries(out)
+            assert checkpoint(out)["state"] != "running"
             await _run(sim, out, clock, None)
             assert _rows(out) == _truth(
                 sim, [54369, 54370], clock(), datetime(2024, 8, 1, tzinfo=UTC)
             )
-            shutil.rmtree(out)
+            remove_dataset(out)
             in_a_row = in_a_row + 1 if done else 0
             if in_a_row == 3:
                 break
-        assert ticks > 5, name
+        assert ticks > (1 if name == "plan" else 5), name  # a plan sends no request
 
 
 async def test_a_closed_backfill_synced_later_replaces_its_cut_last_window(tmp_path: Path) -> None:
     """A backfill with a fixed end, then sync: the last window (cut at that end) is replaced
-    by the whole grid window holding it, its old file removed, no row twice; a crash
-    between writing the new file and removing the old is repaired by the next run."""
+    by the whole grid window holding it, its old piece removed, no row twice; a crash
+    between writing the new piece and removing the old is repaired by the next run."""
     clock = SimClock(T0)
     sim = Simulator(clock=clock)
     out = tmp_path / "ds"
     spec = _spec(components=(54369,), site_components=(), end=datetime(2024, 6, 5, tzinfo=UTC))
     await _run(sim, out, clock, spec)
-    (cut,) = [p.name for p in out.glob("*.parquet")]
-    assert cut.endswith("20240605T000000Z.parquet")
+    (cut,) = data_names(out)
+    assert cut == "month=2024-06/component-54369_20240601T000000Z_20240605T000000Z.parquet"
     await _run(sim, out, clock, None)
-    names = sorted(p.name for p in out.glob("*.parquet"))
-    assert cut not in names
-    assert len(names) == 1
+    names = data_names(out)
+    whole = "component-54369_20240601T000000Z_20240701T230000Z.parquet"  # 31 days minus a bucket
+    assert names == [f"month=2024-06/{whole}", f"month=2024-07/{whole}"]
     rows = _rows(out)
     assert len({(r[0], r[1]) for r in rows}) == len(rows)
     assert rows == _truth(sim, [54369], clock(), datetime(2024, 8, 1, tzinfo=UTC))
     (out / cut).write_bytes((out / names[0]).read_bytes())  # as if the removal never ran
     clock.advance(60)
     await _run(sim, out, clock, None)
-    assert sorted(p.name for p in out.glob("*.parquet")) == names
+    assert data_names(out) == names
+
+
+async def test_a_compacted_cut_window_extended_later_is_replaced_inside_its_file(
+    tmp_path: Path,
+) -> None:
+    """A closed backfill whose windows were compacted, then synced: the cut window's rows
+    are replaced inside the compacted file (staged, then merged), never written beside it."""
+    clock = SimClock(T0)
+    sim = Simulator(clock=clock)
+    out = tmp_path / "ds"
+    spec = _spec(
+        components=(54369, 54370), site_components=(), end=datetime(2024, 6, 5, tzinfo=UTC)
+    )
+    await _run(sim, out, clock, spec, max_lag="1h")  # final at once: compacted
+    (part,) = data_names(out)
+    assert part.startswith("month=2024-06/part-")
+    result = await _run(sim, out, clock, None)
+    assert result.partitions_compacted == 1
+    again, *july = data_names(out)  # the grid window runs into July: empty pieces there
+    assert again.startswith("month=2024-06/part-")
+    assert again != part
+    assert [name.split("_")[0] for name in july] == [
+        "month=2024-07/component-54369",
+        "month=2024-07/component-54370",
+    ]
+    rows = _rows(out)
+    assert len({(r[0], r[1]) for r in rows}) == len(rows)
+    assert rows == _truth(sim, [54369, 54370], clock(), datetime(2024, 8, 1, tzinfo=UTC))
+    assert not (state_dir(out) / "staged").exists()
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -352,7 +403,7 @@ async def test_asyncio_cancellations_of_a_sync_leave_it_resumable(tmp_path: Path
     the next sync goes through at once to the server's data."""
     import asyncio
 
-    from locus_async._shell.outdir import OutputDir
+    from locus_async._shell.store import open_store
     from tests.reliability.test_cancel_paths import _idle, _stepping
 
     clock = SimClock(T0)
@@ -366,10 +417,10 @@ async def test_asyncio_cancellations_of_a_sync_leave_it_resumable(tmp_path: Path
         raise RuntimeError("sibling failed")
 
     def left_clean(out: Path) -> None:
-        with OutputDir(out).lock():
+        with open_store(out).lock():
             pass
-        assert not list(out.glob(".locus-tmp-*"))
-        assert json.loads((out / "_locus_backfill.json").read_text())["state"] != "running"
+        assert not temporaries(out)
+        assert checkpoint(out)["state"] != "running"
 
     async def check(out: Path) -> None:
         left_clean(out)
@@ -381,7 +432,7 @@ async def test_asyncio_cancellations_of_a_sync_leave_it_resumable(tmp_path: Path
     cases = ["timeout", "sibling", *(f"tick-{t}" for t in range(0, 80, 4))]
     for case in cases:
         out = tmp_path / case
-        shutil.copytree(base, out)
+        copy_dataset(base, out)
         async with _stepping(sim) as client:
             job = Backfill.sync(client, out, clock=clock)
             if case == "timeout":

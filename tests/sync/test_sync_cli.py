@@ -19,6 +19,7 @@ import pytest
 
 from locus_async.cli import main
 from locus_async.simulator import SimClock, Simulator, Timeline
+from tests.datasets import checkpoint_path, snapshot, temporaries
 
 T0 = datetime(2024, 6, 10, 12, tzinfo=UTC).timestamp()
 BACKFILL = [
@@ -69,12 +70,12 @@ def test_plan_prints_the_run_and_sends_no_data_request(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     assert _cli([*BACKFILL, "--out", str(out)], sim, clock)[0] == 0
     clock.advance(3600)
-    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    before = snapshot(out)
     sim.reset_stats()
     code, stdout, err = _cli(["sync", "--out", str(out), "--plan"], sim, clock)
     assert code == 0, err
     assert sim.stats.data_windows == []
-    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+    assert snapshot(out) == before
     assert "component 54373: POA_avg" in stdout
     assert "component 54369: W_avg,Wh_sum" in stdout
     assert "requests: 5 data requests, about" in stdout
@@ -183,7 +184,7 @@ def test_sigkills_between_and_during_syncs_leave_the_servers_data(tmp_path: Path
     rows = _rows(out)
     assert rows == _truth(sim, clock())
     assert len({(r[0], r[1]) for r in rows}) == len(rows)
-    assert not [p for p in out.iterdir() if p.name.startswith(".locus-tmp-")]
+    assert not temporaries(out)
     assert json.loads(stdout)["complete"] is True
 
 
@@ -197,7 +198,7 @@ def test_every_keeps_syncing_and_sigterm_stops_it_cleanly(tmp_path: Path) -> Non
     with sim.serve() as server:
         first = _start(server.url, [*BACKFILL, "--out", str(out)], clock)
         assert first.wait(180) == 0
-        checkpoint = out / "_locus_backfill.json"
+        checkpoint = checkpoint_path(out)
         process = _start(server.url, ["sync", "--out", str(out), "--every", "1s", "--json"], clock)
         stamps: set[str] = set()
 
