@@ -23,7 +23,7 @@ import anyio
 import httpx
 import orjson
 import pandas as pd
-from _common import TOKEN_FORM, machine, median, simulator_process, table
+from _common import TOKEN_FORM, five_day_body, machine, median, simulator_process, table
 
 from locus_async import Granularity, LocusClient
 from locus_async.locus._core.arrow_series import parse_data_arrow
@@ -31,30 +31,15 @@ from locus_async.locus._core.query import DataQuery
 from locus_async.locus._core.series import parse_data_body
 from locus_async.locus._core.windows import Window, to_instant
 from locus_async.locus.timeseries import TimeSeries
-from locus_async.simulator import DEFAULT_ACCOUNT, Simulator
+from locus_async.simulator import DEFAULT_ACCOUNT
 
 TZ = "America/Los_Angeles"
 FIELDS = ("W_avg", "Wh_sum")
 COMPONENTS = (54369, 54380, 54400, 54370)
 
 
-def body() -> bytes:
-    sim = Simulator()
-    core = sim.core
-    token = core._issue(core.accounts["demo-client"], with_refresh=False)["access_token"]
-    from locus_async.simulator._http import SimRequest
-
-    query = (
-        "fields=W_avg,Wh_sum&start=2024-03-01T00:00:00&end=2024-03-05T23:59:00"
-        "&tz=America/Los_Angeles&gran=1min"
-    )
-    return core.handle(
-        SimRequest("GET", "/v3/components/54369/data", query, {"authorization": f"Bearer {token}"})
-    ).body
-
-
 def parsing(rounds: int) -> str:
-    content = body()
+    content = five_day_body()
     zone = ZoneInfo(TZ)
 
     def fast() -> int:

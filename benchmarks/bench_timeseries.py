@@ -30,13 +30,13 @@ import httpx
 import orjson
 import requests
 import tenacity
-from _common import TOKEN_FORM, machine, median, simulator_process, table
+from _common import TOKEN_FORM, five_day_body, machine, median, simulator_process, table
 
 from locus_async import DEFAULT_LIMITS, Granularity, LocusClient
 from locus_async.locus._core.series import parse_data_body
 from locus_async.locus._core.windows import Window, minimum_windows, plan_windows, to_instant
 from locus_async.locus.timeseries import TimeSeries
-from locus_async.simulator import DEFAULT_ACCOUNT, Simulator
+from locus_async.simulator import DEFAULT_ACCOUNT
 
 TZ = "America/Los_Angeles"
 COMPONENTS = (54369, 54380, 54400)
@@ -222,18 +222,7 @@ def wall_times(rounds: int) -> str:
 
 
 def parsing() -> str:
-    sim = Simulator()
-    core = sim.core
-    token = core._issue(core.accounts["demo-client"], with_refresh=False)["access_token"]
-    from locus_async.simulator._http import SimRequest
-
-    query = (
-        "fields=W_avg,Wh_sum&start=2024-03-01T00:00:00&end=2024-03-05T23:59:00"
-        "&tz=America/Los_Angeles&gran=1min"
-    )
-    body = core.handle(
-        SimRequest("GET", "/v3/components/54369/data", query, {"authorization": f"Bearer {token}"})
-    ).body
+    body = five_day_body()
     zone = ZoneInfo(TZ)
 
     def ours_once() -> int:

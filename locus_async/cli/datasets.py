@@ -104,6 +104,15 @@ def _freshness(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
 
+def _dataset_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="the dataset's directory or URL (s3://bucket/prefix, gs://, az://)",
+    )
+
+
 def _moment(text: str) -> float:
     try:
         value = datetime.fromisoformat(text)
@@ -170,7 +179,7 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         "data was not all in yet, components that appeared in its partners and sites. "
         "--every keeps syncing on that period until SIGTERM or Ctrl-C.",
     )
-    sync.add_argument("--out", required=True, metavar="DIR", help="the dataset's directory")
+    _dataset_out(sync)
     add_repeatable(sync, "--add-component", help="add a component (repeatable)", type=positive_int)
     add_repeatable(
         sync, "--add-site", help="add a site's site-level data (repeatable)", type=positive_int
@@ -191,7 +200,7 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         "one Parquet file sorted by (id, ts); provisional windows stay as they are. Safe to "
         "kill at any moment and to run again; backfill and sync do it when worthwhile.",
     )
-    compact.add_argument("--out", required=True, metavar="DIR", help="the dataset's directory")
+    _dataset_out(compact)
     compact.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     return {"backfill": _run_backfill, "sync": _run_sync, "compact": _run_compact}
 

@@ -732,9 +732,10 @@ class Backfill:
             self._legacy = False
         if dataset.state in ("running", "interrupted") and not self._adopt:
             adopted = 0
+            windows = self._windows()  # the grid is the same for every entity
             for kind, ident in fields:
                 done = dataset.done.get(entity_key(kind, ident), Ranges())
-                for window in self._windows():
+                for window in windows:
                     if not done.covers(window.start, window.end):
                         adopted += self._files.adopt(dataset, kind, ident, window.start, window.end)
             if adopted:
