@@ -59,5 +59,6 @@ def bench(session: nox.Session) -> None:
         "bench_scale.py",
         "bench_decode.py",
         "bench_compaction.py",
+        "bench_pacing.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

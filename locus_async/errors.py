@@ -162,7 +162,9 @@ class ResponseDecodeError(LocusError):
     """The body could not be read (not JSON, truncated, bad gzip) or does not fit the schema.
 
     ``path`` is the JSON path of the first problem (``$`` for the whole body), ``problems``
-    every problem found as ``"description @ path"`` strings.
+    every problem found as ``"description @ path"`` strings. ``garbled`` is True when the
+    body was cut or is not JSON (or not gzip) at all: only then is a retry worth it. A
+    well-formed body that does not match the schema would be the same the next time.
     """
 
     def __init__(
@@ -172,12 +174,14 @@ class ResponseDecodeError(LocusError):
         path: str = "$",
         problems: tuple[str, ...] = (),
         request: str = "",
+        garbled: bool = False,
     ) -> None:
         where = f" ({request})" if request else ""
         super().__init__(f"{message}{where}")
         self.path = path
         self.problems = problems
         self.request = request
+        self.garbled = garbled
 
 
 class InstructionTimeout(LocusError):

@@ -5,26 +5,37 @@ wire-name mapping of every model, strict primitive hooks (``"12"`` is not an int
 is not truncated), aware-datetime and date parsing, and turning validation failures into one
 ``ResponseDecodeError`` that names the JSON path in wire names (``$.components[2].siteId``).
 
-Lenient mode (production) ignores unknown keys, because v3 adds fields without notice.
-Strict mode (tests against the simulator) forbids them so drift is caught. ``statusCode``,
-which the API puts on every body and on some list items, is allowed in both.
+Lenient mode (the default) is forgiving, because real servers send what their reference
+says they never do: unknown keys are ignored (v3 adds fields without notice); a null,
+missing or wrongly typed value in a field that is not a *key* becomes the field's empty
+value (its default; ``""`` for a string, ``()`` for an array; None otherwise); an item of
+an array whose key is missing or invalid is dropped. Each of these is noted in the
+``forgiving()`` collector of the call (the session logs one warning per field). A key is
+an item's identity or what it cannot mean anything without: ``id``, or a field whose
+metadata says ``key``. Strict mode raises on all of it, unknown keys included, and says
+where. ``statusCode``, which the API puts on every body and on some list items, is
+allowed in both.
 
 Must never: do I/O, or quote a body (token responses hold secrets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
-from typing import Any, Final, TypeVar, get_args, get_origin
+from types import NoneType, UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
 import orjson
 from cattrs.cols import homogenous_tuple_structure_factory, is_sequence, list_structure_factory
 from cattrs.errors import (
+    AttributeValidationNote,
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
@@ -34,14 +45,24 @@ from cattrs.gen import make_dict_structure_fn, override
 from locus_async.errors import ResponseDecodeError
 
 __all__ = [
+    "KEY",
+    "Forgiven",
     "configure_converter",
     "decode_json",
+    "forgiving",
+    "is_strict",
     "make_converter",
+    "note_forgiven",
     "structure",
+    "summarise",
     "wire_name",
 ]
 
 T = TypeVar("T")
+
+#: Field metadata of a *key* besides ``id``: a field its item means nothing without. If
+#: it is missing or invalid, lenient mode drops the item instead of reading it as empty.
+KEY: Final[Mapping[str, bool]] = {"key": True}
 
 #: Keys every Locus body may carry besides the documented ones.
 _ENVELOPE_KEYS: Final = frozenset({"statusCode"})
@@ -141,17 +162,40 @@ def _wire_names(cls: type) -> Mapping[str, str]:
     return {a.name: wire_name(a) for a in attrs.fields(cls)}
 
 
-def _sequence_factory(converter: cattrs.Converter) -> Callable[[Any], Any]:
+def _sequence_factory(converter: cattrs.Converter, *, strict: bool) -> Callable[[Any], Any]:
     def factory(type_: Any) -> Callable[[Any, Any], Any]:
         if get_origin(type_) is tuple:
             inner = homogenous_tuple_structure_factory(type_, converter)
         else:
             inner = list_structure_factory(type_, converter)
+        item_type = get_args(type_)[0] if get_args(type_) else Any
+        item_name = getattr(item_type, "__name__", str(item_type))
 
         def hook(value: Any, target: Any) -> Any:
             if type(value) is not list:
                 raise SchemaProblem(f"expected an array, got {_type_name(value)}")
-            return inner(value, target)
+            notes = _NOTES.get()
+            mark = len(notes) if notes is not None else 0
+            try:
+                return inner(value, target)
+            except (IterableValidationError, *_CAUGHT) as exc:
+                if strict:
+                    raise
+                failure = exc
+            # Lenient: the items that fail (a missing or invalid key) are left out. The
+            # first attempt's notes go: the items are read again, one by one.
+            if notes is not None:
+                del notes[mark:]
+            item_hook = converter.get_structure_hook(item_type)
+            kept = []
+            for item in value:
+                try:
+                    kept.append(item_hook(item, item_type))
+                except _CAUGHT as exc:
+                    _note(Forgiven(item_name, _first_problem(exc)))
+            if len(kept) == len(value):
+                raise failure  # pragma: no cover - the items passed one by one: not ours
+            return tuple(kept) if get_origin(type_) is tuple else kept
 
         return hook
 
@@ -163,6 +207,216 @@ def _is_homogenous_sequence(type_: Any) -> bool:
     return is_sequence(type_) and (get_origin(type_) is not tuple or args[-1:] == (Ellipsis,))
 
 
+@attrs.frozen
+class Forgiven:
+    """One thing the lenient decoder let pass: a value it replaced, or an item it dropped.
+
+    ``where`` is ``Model.wireName`` for a value, ``Model`` for a dropped item; ``problem``
+    what was wrong; ``used`` the value put in its place (empty for a dropped item).
+    """
+
+    where: str
+    problem: str
+    used: str = ""
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the whole item was left out."""
+        return not self.used
+
+
+_NOTES: ContextVar[list[Forgiven] | None] = ContextVar("locus_async_forgiven", default=None)
+
+
+@contextlib.contextmanager
+def forgiving() -> Iterator[list[Forgiven]]:
+    """Collect what the lenient decoder forgives while the block runs (one call's decode)."""
+    notes: list[Forgiven] = []
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
+
+
+def _note(found: Forgiven) -> None:
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.append(found)
+
+
+def note_forgiven(where: str, problem: str, used: str = "") -> None:
+    """Record one forgiven value (``used``: what replaced it) or dropped item."""
+    _note(Forgiven(where, problem, used))
+
+
+def summarise(notes: list[Forgiven]) -> list[str]:
+    """One line per field (or per broken key of dropped items), with counts and the first
+    problem: what the log says."""
+    groups: dict[tuple[str, str, str], list[Forgiven]] = {}
+    for n in notes:
+        field = n.problem.split(":", 1)[0] if n.dropped and ":" in n.problem else ""
+        groups.setdefault((n.where, n.used, field), []).append(n)
+    lines = []
+    for (where, used, _), found in groups.items():
+        count, problem = len(found), found[0].problem
+        if used:
+            times = "1 value" if count == 1 else f"{count} values"
+            lines.append(f"{where}: {times} unreadable ({problem}), read as {used}")
+        else:
+            items = "1 item" if count == 1 else f"{count} items"
+            lines.append(f"{where}: {items} dropped ({problem})")
+    return lines
+
+
+_CAUGHT: Final = (
+    SchemaProblem,
+    ClassValidationError,
+    IterableValidationError,
+    KeyError,
+    ValueError,
+    TypeError,
+    AttributeError,  # cattrs' mapping hook, given a list
+)
+
+
+def _is_key(attribute: attrs.Attribute[Any]) -> bool:
+    return attribute.name == "id" or bool(attribute.metadata.get("key"))
+
+
+def _optional_of(type_: Any) -> Any:
+    """``X`` for ``X | None``, else None."""
+    if get_origin(type_) in (Union, UnionType):
+        args = [a for a in get_args(type_) if a is not NoneType]
+        if len(args) < len(get_args(type_)) and len(args) == 1:
+            return args[0]
+    return None
+
+
+def _empty(attribute: attrs.Attribute[Any], type_: Any) -> tuple[Any, str]:
+    """The value a forgiven field gets, and how the log shows it."""
+    default = attribute.default
+    factory = getattr(default, "factory", None)
+    if isinstance(default, attrs.Factory) and factory is not None:  # type: ignore[arg-type]
+        value = factory()
+        return value, repr(value)
+    if default is not attrs.NOTHING:
+        return default, repr(default)
+    if type_ is str:
+        return "", "''"
+    if _is_homogenous_sequence(type_):
+        return (), "()"
+    return None, "None"
+
+
+def _first_problem(exc: BaseException) -> str:
+    """``"id: expected an integer, got null"``: the first leaf failure, path relative."""
+    description, path = _problems(exc, "$")[0]
+    where = path[2:] if path.startswith("$.") else path[1:]
+    return f"{where}: {description}" if where else description
+
+
+def _not_null(inner: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any, Any], Any]:
+    """Strict mode: a field the reference says is always returned may not be null."""
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None:
+            raise SchemaProblem(f"expected {_expected(type_)}, got null")
+        return inner(value, type_)
+
+    return hook
+
+
+def _expected(type_: Any) -> str:
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "a boolean",
+        datetime: "an ISO-8601 timestamp",
+        date: "a YYYY-MM-DD date",
+    }.get(type_, getattr(type_, "__name__", str(type_)))
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    """The attributes' types of ``cls``, a generic's parameters filled in (``Page[Node]``)."""
+    origin = get_origin(cls) or cls
+    hints = get_type_hints(origin)
+    params = getattr(origin, "__parameters__", ())
+    if not params or origin is cls:
+        return hints
+    mapping = dict(zip(params, get_args(cls), strict=True))
+
+    def resolve(hint: Any) -> Any:
+        if isinstance(hint, TypeVar):
+            return mapping.get(hint, hint)
+        inner = getattr(hint, "__parameters__", ())
+        return hint[tuple(mapping.get(p, p) for p in inner)] if inner else hint
+
+    return {name: resolve(hint) for name, hint in hints.items()}
+
+
+def _special_hook(
+    converter: cattrs.Converter, attribute: attrs.Attribute[Any], type_: Any
+) -> Callable[[Any, Any], Any] | None:
+    """A field's own hook where the type's is not enough: unix seconds, or a field the
+    reference says is always returned (typed optional only so that lenient mode can put
+    None there): null is a problem there, in both modes."""
+    if attribute.metadata.get("epoch"):
+        return _epoch_seconds
+    inner = _optional_of(type_)
+    if attribute.default is attrs.NOTHING and inner is not None:
+        return _not_null(converter.get_structure_hook(inner), inner)
+    return None
+
+
+def _forgiving_structure(converter: cattrs.Converter, cls: Any) -> Callable[[dict[str, Any]], Any]:
+    """The field-by-field pass of lenient mode, run when the generated function failed."""
+    hints = _hints(cls)
+    name = getattr(get_origin(cls) or cls, "__name__", str(cls))
+    plan = []
+    for attribute in attrs.fields(cls):
+        type_ = hints[attribute.name]
+        hook = _special_hook(converter, attribute, type_) or converter.get_structure_hook(type_)
+        plan.append((attribute, wire_name(attribute), type_, hook, _is_key(attribute)))
+
+    def structure_fields(value: dict[str, Any]) -> Any:
+        kwargs: dict[str, Any] = {}
+        failed: list[Exception] = []
+        found: list[Forgiven] = []
+        for attribute, wire, type_, hook, key in plan:
+            if wire not in value:
+                if attribute.default is not attrs.NOTHING:
+                    continue
+                problem: Exception = KeyError(wire)
+            else:
+                try:
+                    kwargs[attribute.name] = hook(value[wire], type_)
+                    continue
+                except _CAUGHT as exc:
+                    problem = exc
+            if key:
+                problem.__notes__ = [
+                    AttributeValidationNote(
+                        f"Structuring class {name} @ attribute {attribute.name}",
+                        attribute.name,
+                        type_,
+                    )
+                ]
+                failed.append(problem)
+                continue
+            empty, shown = _empty(attribute, type_)
+            kwargs[attribute.name] = empty
+            found.append(Forgiven(f"{name}.{wire}", _leaf(problem, "$", type_)[0][0], shown))
+        if failed:
+            raise ClassValidationError(f"While structuring {name}", failed, cls)
+        for item in found:
+            _note(item)
+        return cls(**kwargs)
+
+    return structure_fields
+
+
 def configure_converter(converter: cattrs.Converter, *, strict: bool = False) -> None:
     """Install our hooks on ``converter``: strict primitives, times, wire names, extras policy."""
     converter.register_structure_hook(int, _structure_int)
@@ -171,36 +425,58 @@ def configure_converter(converter: cattrs.Converter, *, strict: bool = False) ->
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_structure_hook(date, _structure_date)
-    converter.register_structure_hook_factory(_is_homogenous_sequence, _sequence_factory(converter))
+    converter.register_structure_hook_factory(
+        _is_homogenous_sequence, _sequence_factory(converter, strict=strict)
+    )
 
     def attrs_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        hints = _hints(cls)
         overrides: dict[str, Any] = {}
         for attribute in attrs.fields(cls):
-            field_hook = _epoch_seconds if attribute.metadata.get("epoch") else None
+            field_hook = _special_hook(converter, attribute, hints[attribute.name])
             overrides[attribute.name] = override(
                 rename=wire_name(attribute), struct_hook=field_hook
             )
         generated = make_dict_structure_fn(
             cls, converter, _cattrs_forbid_extra_keys=strict, **overrides
         )
+        forgiving_pass = None if strict else _forgiving_structure(converter, cls)
 
         def hook(value: Any, _: Any) -> Any:
             if type(value) is not dict:
                 raise SchemaProblem(f"expected an object, got {_type_name(value)}")
             if not _ENVELOPE_KEYS.isdisjoint(value):
                 value = {k: v for k, v in value.items() if k not in _ENVELOPE_KEYS}
-            return generated(value, cls)
+            if forgiving_pass is None:
+                return generated(value, cls)
+            try:
+                return generated(value, cls)
+            except ClassValidationError:
+                return forgiving_pass(value)
 
         return hook
 
     converter.register_structure_hook_factory(attrs.has, attrs_factory)
 
 
+class _Converter(cattrs.Converter):
+    """cattrs' converter, knowing whether it is strict (the data parser asks)."""
+
+    strict: bool = False
+
+
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
-    """A fresh converter with our hooks; ``strict`` forbids unknown keys."""
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=strict)
+    """A fresh converter with our hooks: lenient (forgiving), or ``strict`` (raises on any
+    value off the schema, unknown keys included)."""
+    converter = _Converter(detailed_validation=True, forbid_extra_keys=strict)
+    converter.strict = strict
     configure_converter(converter, strict=strict)
     return converter
+
+
+def is_strict(converter: cattrs.Converter) -> bool:
+    """Whether ``converter`` was made strict (a converter made elsewhere counts as lenient)."""
+    return bool(getattr(converter, "strict", False))
 
 
 def _describe(exc: BaseException, expected: object) -> str:
@@ -271,4 +547,4 @@ def decode_json(content: bytes, *, request: str = "", quote_body: bool = True) -
             what = f"the body is not JSON ({exc.msg}; starts {excerpt!r})"
         else:
             what = f"the body is not JSON ({exc.msg})"
-        raise ResponseDecodeError(what, path="$", request=request) from None
+        raise ResponseDecodeError(what, path="$", request=request, garbled=True) from None

@@ -11,7 +11,8 @@ RateLimited (429)           always: the server refused it without acting on it
 ServerError (5xx)           retry-safe requests, or ones that were never sent
 CertificateError            never: the same certificate fails the same way every time
 TransportError              retry-safe requests, or ones that never reached the server
-ResponseDecodeError         retry-safe requests (the body was cut or garbled)
+ResponseDecodeError         retry-safe requests whose body was cut or is not JSON
+                            (``garbled``); never one that is well-formed but off-schema
 anything else               never (400, 403, 404, 422, usage errors, 401 after refresh)
 ==========================  =====================================================
 """
@@ -41,7 +42,9 @@ def is_retryable(exc: BaseException, *, retry_safe: bool, sent: bool) -> bool:
         return False
     if isinstance(exc, TransportError):
         return may_resend or not getattr(exc, "request_sent", True)
-    if isinstance(exc, ServerError | ResponseDecodeError):
+    if isinstance(exc, ResponseDecodeError):
+        return exc.garbled and may_resend
+    if isinstance(exc, ServerError):
         return may_resend
     return False
 

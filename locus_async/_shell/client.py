@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 import anyio
 import cattrs
 
+from locus_async._core.pacing import RateLimit
 from locus_async._shell.limiter import Limiter, LocalLimiter
 from locus_async._shell.retry import RetryPolicy
 from locus_async._shell.session import Authenticator, Decipher, Session
@@ -69,9 +70,14 @@ def build_session(
     decipher: Decipher,
     converter: cattrs.Converter,
     options: ShellOptions,
+    rate: RateLimit | None = None,
+    remaining_header: str | None = None,
 ) -> Session:
     """The shell one client runs on, its options checked (``owner`` names the client in
-    error messages)."""
+    error messages); ``rate``: a client-side rate limit on top of the concurrency limit,
+    corrected by the server's ``remaining_header``."""
+    if rate is not None and not isinstance(rate, RateLimit):
+        raise InvalidArgumentType(f"rate must be a RateLimit or None, not {type(rate).__name__}")
     unknown = sorted(set(options) - SHELL_OPTIONS)
     if unknown:
         raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
@@ -117,6 +123,8 @@ def build_session(
         wall=options.get("wall") or time.time,
         sleep=sleep,
         rng=options.get("rng"),
+        rate=rate,
+        remaining_header=remaining_header,
     )
 
 

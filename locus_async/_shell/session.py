@@ -29,7 +29,9 @@ import anyio.to_thread
 import cattrs
 import tenacity
 
+from locus_async._core.converter import Forgiven, forgiving, summarise
 from locus_async._core.http import Request, Response, redact
+from locus_async._core.pacing import RateLimit, TokenBucket
 from locus_async._core.retrying import WireHold, is_retryable
 from locus_async._shell.limiter import Limiter, Priority, Slot
 from locus_async._shell.retry import AttemptLog, RetryPolicy, make_stop, make_wait
@@ -95,6 +97,8 @@ class Session:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
+        rate: RateLimit | None = None,
+        remaining_header: str | None = None,
     ) -> None:
         self.transport = transport
         self.limiter = limiter
@@ -113,6 +117,10 @@ class Session:
         #: One decoding thread at a time: more would only fight the event loop for the GIL.
         self._decoders: anyio.CapacityLimiter | None = None
         self.wire_hold = WireHold(initial=self.retry.wire_hold)
+        #: The client-side rate limit (None: only the concurrency limit), and the response
+        #: header through which the server says how many requests remain.
+        self.pacer = TokenBucket(rate, clock()) if rate is not None else None
+        self.remaining_header = remaining_header
 
     # -- AuthContext ------------------------------------------------------------------
 
@@ -134,6 +142,8 @@ class Session:
         exchange is abandoned while the server may still be working on it (cancelled, or a
         timeout after the request went out), ``slot`` is given back with a hold."""
         stats = self.stats
+        if self.pacer is not None:
+            await self._pace(self.pacer)
         stats.requests += 1
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
@@ -155,11 +165,34 @@ class Session:
             stats.busy_seconds += self._clock() - started
         self.wire_hold.observe(self._clock() - started)
         stats.responses[response.status_code] += 1
+        if self.pacer is not None:
+            self._observe_remaining(self.pacer, response)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s -> %d in %.3f s", request.label, response.status_code, self._clock() - started
             )
         return response
+
+    async def _pace(self, pacer: TokenBucket) -> None:
+        """Wait for the rate limit's turn of this request (its token is refunded if the
+        caller is cancelled before it is sent)."""
+        delay = pacer.reserve(self._clock())
+        if delay <= 0:
+            return
+        self.stats.paced_seconds += delay
+        try:
+            await self._sleep(delay)
+        except BaseException:
+            pacer.refund(self._clock())
+            raise
+
+    def _observe_remaining(self, pacer: TokenBucket, response: Response) -> None:
+        if response.status_code == 429:
+            pacer.observe(0, self._clock())
+            return
+        raw = response.headers.get(self.remaining_header or "", "")
+        if raw.strip().isdigit():
+            pacer.observe(int(raw), self._clock())
 
     # -- secrets ----------------------------------------------------------------------
 
@@ -242,13 +275,28 @@ class Session:
     async def _decode(self, decode: Callable[[Response], T], response: Response) -> T:
         """Decode outside the slot. Large bodies are decoded in a worker thread, so the event
         loop stays free: the caller that got the slot can put its request on the wire (the
-        allowance never idles behind our parsing) and your app stays responsive."""
+        allowance never idles behind our parsing) and your app stays responsive.
+
+        What the lenient decoder forgave (values read as empty, items dropped) is logged
+        as one warning per field of the call, and counted in the stats."""
+
+        def noting(response: Response) -> tuple[T, list[Forgiven]]:
+            with forgiving() as notes:
+                return decode(response), notes
+
         if len(response.content) >= self.offload_bytes:
             if self._decoders is None:
                 self._decoders = anyio.CapacityLimiter(1)
-            return await anyio.to_thread.run_sync(decode, response, limiter=self._decoders)
-        await anyio.lowlevel.checkpoint()
-        return decode(response)
+            value, notes = await anyio.to_thread.run_sync(noting, response, limiter=self._decoders)
+        else:
+            await anyio.lowlevel.checkpoint()
+            value, notes = noting(response)
+        if notes:
+            self.stats.dropped += sum(n.dropped for n in notes)
+            self.stats.forgiven += sum(not n.dropped for n in notes)
+            for line in summarise(notes):
+                logger.warning("%s: %s", response.request.label, line)
+        return value
 
     def _before_retry(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1

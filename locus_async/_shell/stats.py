@@ -26,6 +26,10 @@ class ClientStats:
     cancelled while on the wire (their slot was given back with a hold).
     ``queued_seconds``: total time callers waited for a slot. ``busy_seconds``: total time
     requests were on the wire. ``max_in_flight``: most exchanges on the wire at once.
+    ``forgiven``: values the lenient decoder read as empty (null or of the wrong type where
+    the reference promises a value); ``dropped``: items it left out (their key was missing
+    or invalid). Both are logged as warnings, one per field and call. ``paced_seconds``:
+    total time requests waited for the client-side rate limit (SolarNetwork).
     """
 
     requests: int = 0
@@ -39,6 +43,9 @@ class ClientStats:
     busy_seconds: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
+    forgiven: int = 0
+    dropped: int = 0
+    paced_seconds: float = 0.0
     started: float = attrs.field(factory=time.monotonic)
 
     @property
@@ -65,4 +72,7 @@ class ClientStats:
             "queued_seconds": round(self.queued_seconds, 6),
             "busy_seconds": round(self.busy_seconds, 6),
             "max_in_flight": self.max_in_flight,
+            "forgiven": self.forgiven,
+            "dropped": self.dropped,
+            "paced_seconds": round(self.paced_seconds, 6),
         }

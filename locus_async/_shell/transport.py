@@ -178,7 +178,9 @@ class Transport:
             ) from None
         except httpx.DecodingError:
             raise ResponseDecodeError(
-                "the body could not be decompressed (truncated or corrupt gzip)", request=label
+                "the body could not be decompressed (truncated or corrupt gzip)",
+                request=label,
+                garbled=True,
             ) from None
         except (
             httpx.RemoteProtocolError,

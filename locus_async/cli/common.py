@@ -127,6 +127,14 @@ def client_options(io: CliIO, args: argparse.Namespace, variable: str) -> dict[s
     return options
 
 
+def name_value(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` (a field parameter such as ``modelType=simple``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

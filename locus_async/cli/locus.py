@@ -20,6 +20,7 @@ from locus_async.cli.common import (
     Runner,
     client_options,
     jsonable,
+    name_value,
     objects,
     positive_int,
     table,
@@ -95,6 +96,14 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     data.add_argument("--format", choices=("table", "json", "csv"), default="table")
     data.add_argument(
         "--validate", action="store_true", help="check the fields against dataavailable first"
+    )
+    data.add_argument(
+        "--param",
+        type=name_value,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a field parameter of a modelled field (repeatable), e.g. modelType=simple",
     )
 
     alerts = commands.add_parser("alerts", parents=[common], help="list alerts")
@@ -246,6 +255,7 @@ async def _run_data(io: CliIO, args: argparse.Namespace) -> int:
             tz=args.tz,
             gran=args.gran,
             validate=args.validate,
+            field_params=dict(args.param) or None,
         )
     _series(io, series, args.format)
     return EXIT_OK

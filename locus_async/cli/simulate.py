@@ -7,7 +7,7 @@ provider) and the demo. Must never: listen on anything the user did not ask for.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Final
 
 from locus_async.cli.common import (
     EXIT_OK,
@@ -24,6 +24,12 @@ from locus_async.cli.progress import ProgressBar
 __all__ = ["add_commands", "run_simulate"]
 
 
+#: ``simulate``'s latency: about a round trip of the real APIs over the internet (a data
+#: request is answered in a few hundred milliseconds). With none, requests never overlap,
+#: and a client under test never meets the documented 429.
+DEFAULT_LATENCY: Final = 0.25
+
+
 def add_commands(commands: Any) -> dict[str, Runner]:
     """Register ``simulate`` and ``demo`` on ``commands``; returns the async runners
     (``simulate`` serves in the foreground, see ``run_simulate``)."""
@@ -34,7 +40,13 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     simulate.add_argument("--port", type=port_number, default=8080)
     simulate.add_argument("--allowance", type=positive_int, default=1)
     simulate.add_argument(
-        "--latency", type=non_negative_float, default=0.0, help="seconds added to every answer"
+        "--latency",
+        type=non_negative_float,
+        default=DEFAULT_LATENCY,
+        help=(
+            f"seconds added to every answer (default {DEFAULT_LATENCY}: a real API's round "
+            "trip, so concurrent callers overlap and meet the one-at-a-time 429; 0 for speed)"
+        ),
     )
     simulate.add_argument("--token-lifetime", type=positive_float, default=3600.0)
     simulate.add_argument(

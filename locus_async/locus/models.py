@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from locus_async._core.converter import KEY as _KEY
+
 __all__ = [
     "Aggregation",
     "Alert",
@@ -32,6 +34,10 @@ __all__ = [
 
 def _wire(name: str) -> dict[str, Any]:
     return {"wire": name}
+
+
+def _key(wire: str) -> dict[str, Any]:
+    return {"wire": wire, **_KEY}
 
 
 def _hidden(value: object) -> str:
@@ -55,9 +61,9 @@ class Granularity(enum.StrEnum):
 class Token:
     """An OAuth2 access token as the token endpoint returns it. Its secrets never print."""
 
-    access_token: str = attrs.field(repr=_hidden, metadata=_wire("access_token"))
-    issued_at: datetime = attrs.field(metadata={"wire": "issued_at", "epoch": True})
-    expires_in: int = attrs.field(metadata=_wire("expires_in"))
+    access_token: str = attrs.field(repr=_hidden, metadata=_key("access_token"))
+    issued_at: datetime = attrs.field(metadata={"wire": "issued_at", "epoch": True, "key": True})
+    expires_in: int = attrs.field(metadata=_key("expires_in"))
     token_type: str | None = attrs.field(default=None, metadata=_wire("token_type"))
     refresh_token: str | None = attrs.field(
         default=None, repr=_hidden, metadata=_wire("refresh_token")
@@ -69,7 +75,7 @@ class Client:
     """A client (also called a project): a container of sites."""
 
     id: int
-    partner_id: int
+    partner_id: int | None
     tz: str
     first_name: str
     last_name: str
@@ -81,7 +87,7 @@ class Site:
     """A site: location and site-level metadata; has time series of its own."""
 
     id: int
-    client_id: int
+    client_id: int | None
     name: str
     address1: str
     locale3: str
@@ -112,14 +118,14 @@ class InstallInfo:
 class ModelSettings:
     """A site's PV-model parameters."""
 
-    mismatch: int
-    diodes_and_connections: int
-    dc_wiring: int
-    soiling: int
-    sun_tracking: int
-    nameplate: int
-    ac_wiring: int
-    transformer: int
+    mismatch: int | None
+    diodes_and_connections: int | None
+    dc_wiring: int | None
+    soiling: int | None
+    sun_tracking: int | None
+    nameplate: int | None
+    ac_wiring: int | None
+    transformer: int | None
     size: float | None = None
     tmy3_id: int | None = None
 
@@ -129,9 +135,9 @@ class Component:
     """A physical (or conceptual) device on a site; components may nest."""
 
     id: int
-    site_id: int
-    client_id: int
-    parent_id: int
+    site_id: int | None
+    client_id: int | None
+    parent_id: int | None
     parent_type: str
     node_id: str
     name: str
@@ -140,7 +146,7 @@ class Component:
     generation_type: str
     oem: str
     model: str
-    is_conceptual_node: bool
+    is_conceptual_node: bool | None
     serial_number: str | None = None
     description: str | None = None
 
@@ -149,7 +155,7 @@ class Component:
 class Aggregation:
     """One requestable field of a base field: ``short_name`` is what ``fields=`` takes."""
 
-    short_name: str
+    short_name: str = attrs.field(metadata=_KEY)
     aggregation: str
 
 
@@ -157,7 +163,7 @@ class Aggregation:
 class FieldParameter:
     """An extra query parameter a base field accepts, with its allowed values."""
 
-    param: str
+    param: str = attrs.field(metadata=_KEY)
     values: tuple[str, ...] = ()
 
 
@@ -169,7 +175,7 @@ class BaseField:
     fields, so both default to empty.
     """
 
-    base_field: str
+    base_field: str = attrs.field(metadata=_KEY)
     long_name: str
     source: str
     unit: str
@@ -192,11 +198,11 @@ class Alert:
     """
 
     id: int
-    component_id: int
+    component_id: int | None
     alert_type: str
     priority: str
-    start: datetime
-    updated: datetime
+    start: datetime = attrs.field(metadata=_KEY)
+    updated: datetime | None
     end: datetime | None = None
     component_name: str | None = None
     site_id: int | None = None

@@ -163,24 +163,48 @@ class Requester:
 
 
 def check_fields_available(available: list[BaseField], query: DataQuery, what: str) -> None:
-    """UsageError naming each requested field (or the granularity) the entity does not offer."""
-    offered: dict[str, tuple[str, ...]] = {}
-    loose: dict[str, tuple[str, ...]] = {}
+    """UsageError naming each requested field (or the granularity) the entity does not
+    offer, and each field parameter missing, not allowed, or taken by no requested field
+    (``fieldParameters`` of ``dataavailable``, as the reference describes them)."""
+    offered: dict[str, BaseField] = {}
+    loose: dict[str, BaseField] = {}
     for base in available:
         for name in base.short_names:
-            offered[name] = base.granularities
+            offered[name] = base
         if not base.aggregations:
-            loose[base.base_field] = base.granularities
+            loose[base.base_field] = base
+    needed: dict[str, tuple[str, tuple[str, ...]]] = {}
     for name in query.fields:
-        grans = offered.get(name)
-        if grans is None:
+        found = offered.get(name)
+        if found is None:
             prefix = name.rsplit("_", 1)[0]
-            grans = loose.get(prefix, loose.get(name))
-        if grans is None:
+            found = loose.get(prefix, loose.get(name))
+        if found is None:
             valid = ", ".join(sorted(offered)) or "none"
             raise UsageError(f"field {name!r} is not available for {what}; valid fields: {valid}")
-        if query.gran.value not in grans:
+        if query.gran.value not in found.granularities:
             raise UsageError(
                 f"granularity {query.gran.value!r} is not available for field {name!r} of {what}; "
-                f"valid: {', '.join(grans)}"
+                f"valid: {', '.join(found.granularities)}"
             )
+        for parameter in found.field_parameters:
+            needed.setdefault(parameter.param, (name, parameter.values))
+    given = dict(query.params)
+    for param, (name, values) in needed.items():
+        choices = ", ".join(values) or "any value"
+        if param not in given:
+            raise UsageError(
+                f"field {name!r} of {what} needs the field parameter {param!r} "
+                f"(one of: {choices}); pass field_params={{{param!r}: ...}}"
+            )
+        if values and given[param] not in values:
+            raise UsageError(
+                f"field parameter {param}={given[param]!r} is not allowed for {name!r} of "
+                f"{what}; one of: {choices}"
+            )
+    unused = sorted(set(given) - set(needed))
+    if unused:
+        raise UsageError(
+            f"field parameter {unused[0]!r} is taken by none of the requested fields of {what} "
+            f"({', '.join(query.fields)})"
+        )

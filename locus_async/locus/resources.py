@@ -92,7 +92,8 @@ def _merge_alerts(batches: list[list[Alert]]) -> list[Alert]:
     for batch in batches:
         for alert in batch:
             seen = merged.get(alert.id)
-            if seen is None or alert.updated > seen.updated:
+            # An alert whose update time was unreadable counts as updated when it started.
+            if seen is None or (alert.updated or alert.start) > (seen.updated or seen.start):
                 merged[alert.id] = alert
     return list(merged.values())
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import anyio.abc
 
+from locus_async._core.converter import is_strict
 from locus_async._core.http import Request, Response
 from locus_async._shell.fanout import run_bounded
 from locus_async._shell.limiter import Priority
@@ -228,7 +229,7 @@ def window_request(path: str, query: DataQuery, window: Window | None) -> Reques
 
 
 def _decoder(
-    query: DataQuery, window: Window | None, *, arrow: bool = False
+    query: DataQuery, window: Window | None, *, arrow: bool = False, strict: bool = False
 ) -> Callable[[Response], Columns | pyarrow.Table]:
     # Only a window widened past the requested range (its start or end was an ambiguous
     # local time) can bring rows the caller did not ask for; otherwise trust the server.
@@ -242,7 +243,9 @@ def _decoder(
             table = parse_data_arrow(response.content, query.fields)
             if table is not None:
                 return _within(table, low, high)
-        columns = parse_data_body(response.content, query.fields, request=response.request.label)
+        columns = parse_data_body(
+            response.content, query.fields, request=response.request.label, strict=strict
+        )
         return columns.within(low, high) if low is not None or high is not None else columns
 
     return decode
@@ -275,7 +278,12 @@ async def fetch_window(
     decode straight into Arrow when the body allows it (``arrow_available()``)."""
     decoded = await session.call(
         window_request(path, query, window),
-        _decoder(query, window, arrow=arrow and arrow_available()),
+        _decoder(
+            query,
+            window,
+            arrow=arrow and arrow_available(),
+            strict=is_strict(session.converter),
+        ),
         priority=priority,
     )
     if not isinstance(decoded, Columns):

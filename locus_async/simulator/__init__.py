@@ -40,6 +40,7 @@ from typing import Any
 import anyio
 
 from locus_async._core.checks import check_number, check_whole
+from locus_async._core.pacing import RateLimit
 from locus_async._shell.transport import asgi_transport
 from locus_async.errors import InvalidArgumentType
 from locus_async.locus.client import LocusClient
@@ -206,11 +207,21 @@ class Simulator(_Simulated):
         tz: str,
         gran: str = "monthly",
         as_of: datetime | float | None = None,
+        field_params: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows a correct client returns for this request, as of ``as_of`` (default the
-        simulator's clock; see ``SimulatorCore.ground_truth``)."""
+        simulator's clock; see ``SimulatorCore.ground_truth``); ``field_params``: the PV
+        model's parameters, for modelled fields."""
         return self.core.ground_truth(
-            kind, entity_id, fields=fields, start=start, end=end, tz=tz, gran=gran, as_of=as_of
+            kind,
+            entity_id,
+            fields=fields,
+            start=start,
+            end=end,
+            tz=tz,
+            gran=gran,
+            as_of=as_of,
+            field_params=field_params,
         )
 
     @staticmethod
@@ -237,7 +248,8 @@ class SolarNetSimulator(_Simulated):
     (``/instr/exec`` holds its answer); ``rate``: a per-token RateRule (None: unlimited);
     ``instruction_step``: seconds between a simulated node's instruction states;
     ``page_cap``: the largest page served; ``location_metadata_prefix``: where location
-    metadata is mapped; ``faults``: see ``Faults``.
+    metadata is mapped; ``paged_events``: answer ``/user/events`` as a paged object (the
+    reference's text) instead of a flat list (its example); ``faults``: see ``Faults``.
     """
 
     def __init__(
@@ -252,6 +264,7 @@ class SolarNetSimulator(_Simulated):
         instruction_step: float = 1.0,
         page_cap: int = 1000,
         location_metadata_prefix: str = "/location/datum/meta",
+        paged_events: bool = False,
         faults: Faults | None = None,
     ) -> None:
         self.core = SolarNetCore(
@@ -261,6 +274,7 @@ class SolarNetSimulator(_Simulated):
             instruction_step=instruction_step,
             page_cap=page_cap,
             location_metadata_prefix=location_metadata_prefix,
+            paged_events=paged_events,
         )
         self.app = SimulatorApp(self.core, faults, sleep=sleep)
 
@@ -272,8 +286,14 @@ class SolarNetSimulator(_Simulated):
 
     def client(self, token: tuple[str, str] = SN_DEFAULT_TOKEN, **kwargs: Any) -> SolarNetClient:
         """A SolarNetClient for ``token`` (id, secret), wired in process and signing with
-        the simulator's clock (pass ``wall=`` to sign with another one)."""
+        the simulator's clock (pass ``wall=`` to sign with another one), paced to this
+        server's rate rule (none unless it was given one; pass ``rate=`` to differ)."""
         kwargs.setdefault("credentials", Snws2Credentials(token[0], token_secret=token[1]))
+        rule = self.core.rate
+        kwargs.setdefault(
+            "rate",
+            None if rule is None else RateLimit(burst=rule.burst, per_second=rule.per_second),
+        )
         kwargs.setdefault("base_url", IN_PROCESS_URL)
         kwargs.setdefault("transport", self.transport())
         kwargs.setdefault("wall", self.core.clock)

@@ -133,6 +133,11 @@ class Backend(Protocol):
         """A 429 from the backend's own rate rule, or None to go on."""
         ...
 
+    def extra_headers(self, request: SimRequest, status: int) -> tuple[tuple[str, str], ...]:
+        """Headers the backend adds to its answers (the server's ``Date``, what is left of
+        the caller's rate rule), or none."""
+        ...
+
     def error(self, status: int, message: str) -> SimResponse: ...
 
     def revoke(self, request: SimRequest) -> SimResponse | None:
@@ -222,6 +227,9 @@ class SimulatorApp:
             response = self._faulty(request, key, occurrence)
             if response is None:
                 response = core.handle(request)
+                extra = core.extra_headers(request, response.status)
+                if extra:
+                    response = attrs.evolve(response, headers=(*response.headers, *extra))
             if response.hold > 0:
                 await self.sleep(response.hold)
             drop = faults.hits("drops", key, occurrence)

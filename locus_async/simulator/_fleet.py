@@ -27,7 +27,9 @@ NO_LATEST: Final = ALL_GRANS[1:]
 
 @attrs.frozen
 class Quantity:
-    """A measured base field: name, unit, long name, aggregations offered, granularities."""
+    """A base field: name, unit, long name, aggregations offered (none: the reference's
+    modelled component fields, listed but not requestable), granularities, and the field
+    parameters a data call for it must carry (``(param, allowed values)``)."""
 
     base_field: str
     long_name: str
@@ -35,44 +37,85 @@ class Quantity:
     aggregations: tuple[str, ...]
     granularities: tuple[str, ...] = ALL_GRANS
     source: str = "Measured"
+    field_parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def wire(self) -> dict[str, Any]:
-        return {
+        """The reference's shape: ``aggregations`` and ``fieldParameters`` appear only when
+        there are some (its own examples omit either)."""
+        body: dict[str, Any] = {
             "baseField": self.base_field,
             "longName": self.long_name,
             "source": self.source,
             "unit": self.unit,
-            "aggregations": [
-                {"shortName": f"{self.base_field}_{a}", "aggregation": a} for a in self.aggregations
-            ],
-            "granularities": list(self.granularities),
         }
+        if self.aggregations:
+            body["aggregations"] = [
+                {"shortName": f"{self.base_field}_{a}", "aggregation": a} for a in self.aggregations
+            ]
+        if self.field_parameters:
+            body["fieldParameters"] = [
+                {"param": p, "values": list(v)} for p, v in self.field_parameters
+            ]
+        body["granularities"] = list(self.granularities)
+        return body
 
 
-_W = Quantity("W", "AC Power", "W", ("avg", "max", "min"))
+_AMM = ("avg", "max", "min")
+_W = Quantity("W", "AC Power", "W", _AMM)
 _WH = Quantity("Wh", "AC Energy", "Wh", ("sum",))
-_PHV = Quantity("PhV", "AC Voltage L-N", "V", ("avg", "max", "min"))
-_A = Quantity("A", "AC Current", "A", ("avg", "max", "min"))
-_HZ = Quantity("Hz", "AC Frequency", "Hz", ("avg", "max", "min"))
-_POA = Quantity("POA", "Irradiance Plane of Array", "W/m²", ("avg", "max", "min"))
+_PHV = Quantity("PhV", "AC Voltage L-N", "V", _AMM)
+_PPV = Quantity("PPV", "AC Voltage L-L", "V", _AMM)
+_A = Quantity("A", "AC Current", "A", _AMM)
+_HZ = Quantity("Hz", "AC Frequency", "Hz", _AMM)
+_PF = Quantity("PF", "AC Power Factor", "", _AMM)
+_VA = Quantity("VA", "AC Apparent Power", "VA", _AMM)
+_VAR = Quantity("VAR", "AC Reactive Power", "VAR", _AMM)
+_WPH = tuple(Quantity(f"Wph{p}", f"AC Power {p}", "W", _AMM) for p in "ABC")
+_POA = Quantity("POA", "Irradiance Plane of Array", "W/m²", _AMM)
 _POAH = Quantity("POAh", "Insolation Plane of Array", "Wh/m²", ("sum",))
-_TAMB = Quantity("TmpAmb", "Ambient Temperature", "°C", ("avg", "max", "min"))
+_TAMB = Quantity("TmpAmb", "Ambient Temperature", "°C", _AMM)
 
-#: What each node type measures.
+#: The PV model's parameters, as the reference's examples list them.
+MODEL_PARAMETERS: Final = (
+    ("modelType", ("simple",)),
+    ("irradianceSource", ("weatherStation",)),
+    ("inverterClipping", ("true", "false")),
+)
+#: Modelled component fields as the reference shows them: parameters, no aggregations.
+_MODELLED_COMPONENT = tuple(
+    Quantity(base, name, unit, (), NO_LATEST, "Modeled", MODEL_PARAMETERS)
+    for base, name, unit in (
+        ("PI_m", "Performance Index", ""),
+        ("W_m", "AC Power", "W"),
+        ("Wh_m", "AC Energy", "Wh"),
+    )
+)
+
+#: What each node type measures (meters and inverters: every field of the reference's
+#: component example).
 QUANTITIES: Final[dict[str, tuple[Quantity, ...]]] = {
-    "METER": (_W, _WH, _PHV, _A, _HZ),
-    "INVERTER": (_W, _WH, _PHV, _A),
+    "METER": (_W, _WH, _PHV, _PPV, _A, _HZ, _PF, _VA, _VAR, *_WPH),
+    "INVERTER": (_W, _WH, _PHV, _PPV, _A, _PF, _VA, _VAR, *_WPH, *_MODELLED_COMPONENT),
     "WEATHERSTATION": (_POA, _POAH, _TAMB),
 }
 
-#: Site-level data: the site's generation meters added up, plus modelled expectations.
+_HOURLY_UP: Final = ("hourly", "daily", "monthly", "yearly")
+
+#: Site-level data: the site's generation meters added up, modelled power and energy (with
+#: the model's parameters), expectations, and modelled irradiance.
 SITE_QUANTITIES: Final = (
     Quantity("W", "AC Power", "W", ("avg", "max"), NO_LATEST[1:]),
+    Quantity("W_m", "AC Power", "W", ("avg",), NO_LATEST[1:], "Modeled", MODEL_PARAMETERS),
     Quantity("Wh", "AC Energy", "Wh", ("sum",), NO_LATEST),
     Quantity("Wh_e", "AC Energy", "Wh", ("sum",), ("daily", "monthly", "yearly"), "Expected"),
+    Quantity("Wh_m", "AC Energy", "Wh", ("sum",), NO_LATEST, "Modeled", MODEL_PARAMETERS),
+    Quantity("GHI_m", "VI - Irradiance Global Horizontal", "W/m²", _AMM, _HOURLY_UP, "Modeled"),
+    Quantity(
+        "GHIh_m", "VI - Insolation Global Horizontal", "Wh/m²", ("sum",), _HOURLY_UP, "Modeled"
+    ),
 )
 
-#: Bulk (partner-wide, monthly) fields, as in the reference.
+#: Bulk (partner-wide, monthly) fields: all eight of the reference.
 BULK_FIELDS: Final = (
     Quantity("Wh", "AC Energy", "Wh", ("sum",), ("monthly",)),
     Quantity("Whp", "AC Energy (prorated)", "Wh", ("sum",), ("monthly",)),
@@ -80,7 +123,19 @@ BULK_FIELDS: Final = (
     Quantity(
         "GHIh_m", "VI - Insolation Global Horizontal", "Wh/m²", ("sum",), ("monthly",), "Modeled"
     ),
+    Quantity(
+        "GHIhp_m",
+        "VI - Insolation Global Horizontal (prorated)",
+        "Wh/m²",
+        ("sum",),
+        ("monthly",),
+        "Modeled",
+    ),
+    Quantity("GHIh_t", "Insolation Global Horizontal", "Wh/m²", ("sum",), ("monthly",), "Expected"),
     Quantity("EER", "Energy Expectations Ratio", "", ("avg",), ("monthly",), "Modeled"),
+    Quantity(
+        "GEER", "GHI-adjusted Energy Expectations Ratio", "", ("avg",), ("monthly",), "Modeled"
+    ),
 )
 
 
@@ -249,7 +304,19 @@ class Fleet:
         return QUANTITIES[self.components[component_id].component.node_type]
 
     def site_quantities(self, site_id: int) -> tuple[Quantity, ...]:
-        return SITE_QUANTITIES if self.meters(site_id) else ()
+        """The site's fields; the model's irradiance comes from the site's weather station,
+        or from a typical year (TMY3) when it has none."""
+        if not self.meters(site_id):
+            return ()
+        if any(c.node_type == "WEATHERSTATION" for c in self.site_components(site_id)):
+            return SITE_QUANTITIES
+        typical = tuple(
+            (p, ("TMY3",)) if p == "irradianceSource" else (p, v) for p, v in MODEL_PARAMETERS
+        )
+        return tuple(
+            attrs.evolve(q, field_parameters=typical) if q.field_parameters else q
+            for q in SITE_QUANTITIES
+        )
 
 
 def _site(  # noqa: PLR0917 - a table-like builder for the default fleet

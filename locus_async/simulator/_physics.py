@@ -31,6 +31,12 @@ __all__ = ["Aggregate", "Physics"]
 MINUTES_PER_DAY: Final = 1440
 _EPOCH: Final = date(1970, 1, 1)
 _Q: Final = 16.0  # quantum: values are multiples of 1/16
+_SQRT3: Final = math.sqrt(3.0)
+#: A typical year's sky over clear sky (TMY3-like irradiance, expected insolation).
+_TYPICAL_SKY: Final = 0.8
+#: Plane-of-array over horizontal irradiance for a tilted array near noon.
+_TILT_GAIN: Final = 1.15
+_DERIVED_FROM_POWER: Final = frozenset({"PF", "VA", "VAR", "WphA", "WphB", "WphC"})
 
 Aggregate = tuple[float, float, float, int]  # sum, max, min, count
 
@@ -195,6 +201,11 @@ class Physics:
             return self._site_wave(site, day, "TmpAmb")
         if base in ("PhV", "Hz"):
             return self._site_wave(site, day, base)
+        if base == "PPV":  # line to line: sqrt(3) times line to neutral
+            volts = self._site_wave(site, day, "PhV")
+            return array("d", [round(v * _SQRT3 * _Q) / _Q for v in volts])
+        if base in _DERIVED_FROM_POWER:
+            return self._from_power(component, base, day)
         if base in ("W", "Wh") and component.parent_id is not None:
             parent = self.fleet.components[component.parent_id].component
             if parent.node_type == "METER":
@@ -233,14 +244,92 @@ class Physics:
         share = component.capacity_w / sum(s.capacity_w for s in siblings) * _Q
         return array("d", [int(t * share) / _Q for t in total])
 
+    def _capacity(self, component: ComponentSpec) -> float:
+        if component.node_type == "METER":
+            return (
+                sum(c.capacity_w for c in self.fleet.children(component.id)) or component.capacity_w
+            )
+        return component.capacity_w
+
+    def _from_power(self, component: ComponentSpec, base: str, day: int) -> array[float]:
+        """Power factor, apparent and reactive power, and the three phases, from ``W``.
+
+        The power factor rises with load (multiples of 1/1024, so sums stay exact); the
+        phases split the power in thirds of the quantum, the last phase taking what is
+        left, so ``WphA + WphB + WphC == W`` bit for bit.
+        """
+        power = self.component_minutes(component.id, "W", day)
+        if base == "PF":
+            capacity = self._capacity(component) or 1.0
+            return array(
+                "d",
+                [
+                    round((0.95 + 0.045 * min(1.0, w / capacity)) * 1024) / 1024 if w else 1.0
+                    for w in power
+                ],
+            )
+        if base in ("VA", "VAR"):
+            factors = self.component_minutes(component.id, "PF", day)
+            apparent = [round(w / f * _Q) / _Q for w, f in zip(power, factors, strict=True)]
+            if base == "VA":
+                return array("d", apparent)
+            return array(
+                "d",
+                [
+                    round(math.sqrt(max(0.0, va * va - w * w)) * _Q) / _Q
+                    for va, w in zip(apparent, power, strict=True)
+                ],
+            )
+        quanta = [round(w * _Q) for w in power]
+        if base in ("WphA", "WphB"):
+            return array("d", [(n // 3) / _Q for n in quanta])
+        return array("d", [(n - 2 * (n // 3)) / _Q for n in quanta])
+
+    def modelled_key(self, site_id: int, base: str, params: dict[str, str]) -> str:
+        """The minute source name of a modelled field with its parameters (``W_m`` and
+        ``Wh_m`` take the PV model's; other fields none)."""
+        if base not in ("W_m", "Wh_m"):
+            return base
+        source = params.get("irradianceSource", "weatherStation")
+        return f"{base}:{source}:{params.get('inverterClipping', 'false')}"
+
+    def _model(self, site: SiteSpec, key: str, day: int) -> array[float]:
+        """The simple (PVWatts-like) model: irradiance on the tilted array (horizontal
+        times a tilt gain) times the site's size (DC) and a derate, clipped at the
+        inverters' rating when asked. Irradiance from the site's weather station (the
+        measured GHI) or typical-year clear sky (TMY3)."""
+        base, source, clip = key.split(":")
+        if base == "Wh_m":
+            power = self.site_minutes(site.id, f"W_m:{source}:{clip}", day)
+            return array("d", [round(w * (_Q / 60.0)) / _Q for w in power])
+        if source == "weatherStation":
+            irradiance: Sequence[float] = self._ghi(site, day)
+        else:
+            irradiance = [g * _TYPICAL_SKY for g in self._clear_sky(site, day)]
+        scale = site.size_kw * _TILT_GAIN * 0.82 * _Q
+        limit = math.inf
+        if clip == "true":
+            inverters = [c for c in site.components if c.node_type == "INVERTER"]
+            limit = sum(c.capacity_w for c in inverters) or site.size_kw * 1000.0
+        return array("d", [min(round(g * scale) / _Q, limit) for g in irradiance])
+
     def site_minutes(self, site_id: int, base: str, day: int) -> array[float]:
-        """Minute values of a site-level base field (its meters added up)."""
+        """Minute values of a site-level base field (its meters added up, or modelled)."""
         site = self.fleet.sites[site_id][0]
 
         def make() -> array[float]:
             if base == "Wh_e":
                 scale = site.size_kw * 0.82 * 0.96 * 0.95 / 60.0 * _Q
                 return array("d", [round(g * scale) / _Q for g in self._clear_sky(site, day)])
+            if base.startswith(("W_m:", "Wh_m:")):
+                return self._model(site, base, day)
+            if base == "GHI_m":
+                return array("d", [round(g * _Q) / _Q for g in self._ghi(site, day)])
+            if base == "GHIh_m":
+                return self.insolation_minutes(site_id, day)
+            if base == "GHIh_t":  # the typical year's insolation: expected irradiance
+                clear = self._clear_sky(site, day)
+                return array("d", [round(g * _TYPICAL_SKY * (_Q / 60.0)) / _Q for g in clear])
             meters = self.fleet.meters(site_id)
             return _add([self.component_minutes(m.id, base, day) for m in meters])
 

@@ -12,6 +12,7 @@ A simulator of the API lives in ``locus_async.simulator.SolarNetSimulator``.
 
 from __future__ import annotations
 
+from locus_async._core.pacing import RateLimit
 from locus_async.errors import InstructionTimeout
 from locus_async.solarnetwork._core.signing import (
     canonical_query,
@@ -71,6 +72,7 @@ __all__ = [
     "NodeInfo",
     "NodeLocation",
     "Page",
+    "RateLimit",
     "SecurityToken",
     "Snws2Credentials",
     "SolarNetClient",

@@ -10,6 +10,9 @@ log line; do I/O.
 
 from __future__ import annotations
 
+import email.utils
+import logging
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
@@ -31,6 +34,11 @@ __all__ = ["KEY_VALID_DAYS", "Snws2Credentials", "Snws2Signer", "host_header"]
 
 #: A key derived for day D signs requests dated D to D + 6 (the server tries 7 days).
 KEY_VALID_DAYS: Final = 7
+#: A refused signature is blamed on the clock only when the server's ``Date`` is further
+#: than this from ours (the server accepts 15 minutes; seconds of drift are not the cause).
+SKEW_WORTH_FIXING: Final = 60.0
+
+logger = logging.getLogger("locus_async.solarnetwork")
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -104,7 +112,13 @@ def host_header(base_url: str) -> str:
 class Snws2Signer:
     """The SolarNetwork ``Authenticator``: signs each request when it gets its slot."""
 
-    def __init__(self, credentials: Snws2Credentials, *, base_url: str) -> None:
+    def __init__(
+        self,
+        credentials: Snws2Credentials,
+        *,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         if not isinstance(credentials, Snws2Credentials):
             raise InvalidArgumentType(
                 f"credentials must be Snws2Credentials, not {type(credentials).__name__}"
@@ -112,8 +126,14 @@ class Snws2Signer:
         self.credentials = credentials
         self.host = host_header(base_url)
         self.prefix = urlsplit(base_url).path.rstrip("/")
+        #: The client's own headers (``headers=``), sent on every request: an ``X-SN-*``
+        #: one among them must be signed like the request's.
+        self.headers = tuple((headers or {}).items())
         self._key: tuple[date, bytes] | None = None
         self.keys_derived = 0
+        #: Seconds the server's clock is ahead of ours, learned from a refused signature's
+        #: ``Date`` (0 until then); every request is dated with it.
+        self.skew = 0.0
 
     def __repr__(self) -> str:
         return f"Snws2Signer({self.credentials!r}, host={self.host!r})"
@@ -145,7 +165,13 @@ class Snws2Signer:
         """``request`` with ``Host``, ``X-SN-Date``, ``Digest`` (non-form bodies) and
         ``Authorization`` added, dated ``now`` (unix seconds, whole seconds used)."""
         when = datetime.fromtimestamp(int(now), UTC)
-        own = [(n, v) for n, v in request.headers if n.lower() not in ("host", "authorization")]
+        named = {n.lower() for n, _ in request.headers}
+        everyone = [(n, v) for n, v in self.headers if n.lower() not in named]
+        own = [
+            (n, v)
+            for n, v in (*everyone, *request.headers)
+            if n.lower() not in ("host", "authorization")
+        ]
         added = [("Host", self.host), ("X-SN-Date", http_date(when))]
         carried = {n.lower(): v for n, v in own}
         if request.content and not is_form(carried) and "digest" not in carried:
@@ -170,9 +196,38 @@ class Snws2Signer:
         return attrs.evolve(request, headers=(*own, *added, ("Authorization", authorization)))
 
     def auth_flow(self, request: Request, ctx: AuthContext) -> AuthFlow:
-        """One step: ``request`` signed at the moment it is sent (it has its slot). A
-        refused signature is not fixed by signing again, so a 401 is not retried."""
+        """``request`` signed at the moment it is sent (it has its slot). A refused
+        signature is not fixed by signing again, so a 401 is not retried, with one
+        exception: when the answer's ``Date`` shows the clocks apart by more than
+        ``SKEW_WORTH_FIXING``, the skew is learned (once, for every later request too) and
+        the request signed again with the server's time."""
         return self._flow(request, ctx)
 
     async def _flow(self, request: Request, ctx: AuthContext) -> AuthFlow:
-        yield self.sign(request, ctx.wall())
+        response = yield self.sign(request, ctx.wall() + self.skew)
+        if response.status_code not in (401, 403):
+            return
+        server = _server_time(response.headers.get("date"))
+        if server is None:
+            return
+        skew = round(server - ctx.wall())
+        if abs(skew - self.skew) <= SKEW_WORTH_FIXING:
+            return
+        logger.warning(
+            "signature refused and the server's clock is %+d s from this machine's: "
+            "signing with the server's time from now on (set the machine's clock right)",
+            skew,
+        )
+        self.skew = float(skew)
+        yield self.sign(request, ctx.wall() + self.skew)
+
+
+def _server_time(value: str | None) -> float | None:
+    """Unix seconds of an HTTP ``Date`` header, or None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.timestamp() if when.tzinfo is not None else None

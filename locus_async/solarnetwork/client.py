@@ -13,11 +13,12 @@ Must never: put the token secret (or a keystore password) in a repr, a log line 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Unpack
+from typing import Any, Final, Unpack
 
 from locus_async._core.checks import check_flag
 from locus_async._core.converter import make_converter
 from locus_async._core.http import api_root
+from locus_async._core.pacing import RateLimit
 from locus_async._shell.client import ShellClient, ShellOptions, build_session
 from locus_async.errors import (
     InvalidArgumentType,
@@ -80,6 +81,12 @@ def _credentials_from_env(env: Mapping[str, str]) -> Snws2Credentials:
     return Snws2Credentials(token, token_secret=secret)
 
 
+#: The documented rate rule of the shipped server, per token.
+DEFAULT_RATE: Final = RateLimit(burst=2.0, per_second=1.0)
+#: The header of a successful answer saying how many requests the token has left.
+RATE_REMAINING_HEADER: Final = "x-sn-rate-limit-remaining"
+
+
 class SolarNetClient(ShellClient):
     """An async client for the SolarNetwork SolarUser API, safe to share between tasks.
 
@@ -91,7 +98,11 @@ class SolarNetClient(ShellClient):
     Arguments: ``credentials`` (``Snws2Credentials``; only ``associate`` works without);
     ``base_url`` (default ``https://data.solarnetwork.net``);
     ``location_metadata_prefix`` (the reference says ``/location/datum/meta``, some servers
-    map ``/location/meta``); ``strict`` rejects unknown response fields; and the shell's
+    map ``/location/meta``); ``strict`` raises on any response value off the schema and on
+    unknown fields (the default forgives them, with a warning); ``rate`` (a ``RateLimit``,
+    default the documented burst of 2 then 1 per second; None turns it off) paces requests
+    on the client's side, corrected by the server's ``X-SN-Rate-Limit-Remaining``; and the
+    shell's
     options, the same as ``LocusClient``'s (``ShellOptions``): ``max_concurrency`` or
     ``limiter``, ``retry``, ``timeouts``, ``transport``, ``verify``, ``max_response_bytes``,
     ``headers``, ``clock``, ``wall``, ``sleep``, ``rng``.
@@ -105,6 +116,7 @@ class SolarNetClient(ShellClient):
         location_metadata_prefix: str = DEFAULT_LOCATION_METADATA_PREFIX,
         strict: bool = False,
         allow_insecure_http: bool = False,
+        rate: RateLimit | None = DEFAULT_RATE,
         **shell: Unpack[ShellOptions],
     ) -> None:
         if credentials is not None and not isinstance(credentials, Snws2Credentials):
@@ -123,7 +135,9 @@ class SolarNetClient(ShellClient):
         )
         self.location_metadata_prefix = location_metadata_prefix.rstrip("/")
         self._signer = (
-            Snws2Signer(credentials, base_url=self.base_url) if credentials is not None else None
+            Snws2Signer(credentials, base_url=self.base_url, headers=shell.get("headers"))
+            if credentials is not None
+            else None
         )
         self._converter = make_converter(strict=strict)
         self._session = build_session(
@@ -133,6 +147,8 @@ class SolarNetClient(ShellClient):
             decipher=decipher_solarnetwork,
             converter=self._converter,
             options=shell,
+            rate=rate,
+            remaining_header=RATE_REMAINING_HEADER,
         )
         requester = Requester(self._session, self._converter, signs=self._signer is not None)
         self._requester = requester

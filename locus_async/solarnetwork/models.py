@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from locus_async._core.converter import KEY as _KEY
+
 __all__ = [
     "DatumAuxiliary",
     "Instruction",
@@ -47,8 +49,8 @@ def _hidden(value: object) -> str:
 class Page(Generic[T]):
     """One page of a paged list. ``total_results`` is None when the count was not asked."""
 
-    starting_offset: int
-    returned_result_count: int
+    starting_offset: int = attrs.field(metadata=_KEY)
+    returned_result_count: int = attrs.field(metadata=_KEY)
     results: tuple[T, ...] = ()
     total_results: int | None = None
 
@@ -116,7 +118,7 @@ class NodeCertificateInfo:
 class NodeAssociation:
     """The answer to ``/associate.json``."""
 
-    network_id: int
+    network_id: int = attrs.field(metadata=_KEY)
     network_certificate_status: str | None = None
     network_certificate_subject_dn: str | None = attrs.field(
         default=None, metadata={"wire": "networkCertificateSubjectDN"}
@@ -128,7 +130,7 @@ class NodeAssociation:
 
 @attrs.frozen
 class InstructionParameter:
-    name: str
+    name: str = attrs.field(metadata=_KEY)
     value: str
 
 
@@ -187,10 +189,10 @@ class Metadata:
 class DatumAuxiliary:
     """A datum auxiliary record: a special event (Reset...) on a node's datum stream."""
 
-    created: datetime
-    node_id: int
-    source_id: str
-    type: str
+    created: datetime = attrs.field(metadata=_KEY)
+    node_id: int = attrs.field(metadata=_KEY)
+    source_id: str = attrs.field(metadata=_KEY)
+    type: str = attrs.field(metadata=_KEY)
     local_date: str | None = None
     local_time: str | None = None
     updated: datetime | None = None
@@ -202,19 +204,19 @@ class DatumAuxiliary:
 
 @attrs.frozen
 class StaleAggregate:
-    node_id: int
-    source_id: str
-    start_date: datetime
-    kind: str
+    node_id: int = attrs.field(metadata=_KEY)
+    source_id: str = attrs.field(metadata=_KEY)
+    start_date: datetime = attrs.field(metadata=_KEY)
+    kind: str = attrs.field(metadata=_KEY)
     created: datetime | None = None
 
 
 @attrs.frozen
 class StreamMetadata:
-    stream_id: str
-    kind: str
-    object_id: int
-    source_id: str
+    stream_id: str = attrs.field(metadata=_KEY)
+    kind: str = attrs.field(metadata=_KEY)
+    object_id: int = attrs.field(metadata=_KEY)
+    source_id: str = attrs.field(metadata=_KEY)
     zone: str | None = None
     i: tuple[str, ...] = ()
     a: tuple[str, ...] = ()
@@ -223,10 +225,10 @@ class StreamMetadata:
 
 @attrs.frozen
 class StreamMetadataIds:
-    stream_id: str
-    kind: str
-    object_id: int
-    source_id: str
+    stream_id: str = attrs.field(metadata=_KEY)
+    kind: str = attrs.field(metadata=_KEY)
+    object_id: int = attrs.field(metadata=_KEY)
+    source_id: str = attrs.field(metadata=_KEY)
 
 
 @attrs.frozen
@@ -248,14 +250,14 @@ class SecurityToken:
 
 @attrs.frozen
 class UserEvent:
-    user_id: int
-    created: datetime
-    event_id: str
+    user_id: int = attrs.field(metadata=_KEY)
+    created: datetime = attrs.field(metadata=_KEY)
+    event_id: str = attrs.field(metadata=_KEY)
     tags: tuple[str, ...] = ()
     data: dict[str, Any] | None = None
 
 
 @attrs.frozen
 class WhoAmI:
-    token: str
+    token: str = attrs.field(metadata=_KEY)
     token_type: str

@@ -93,9 +93,12 @@ class Requester:
         params: list[wire.Param],
         *,
         page_size: int,
+        count: bool = True,
     ) -> AsyncIterator[Page[T]]:
         """Every page of a paged list, from offset 0 until the total is reached. Totals are
-        asked for, so a server that caps pages below ``page_size`` loses nothing."""
+        asked for unless ``count`` is False (``withoutTotalResultsCount``: the server
+        answers faster; paging ends at a short page, confirmed once when a server caps
+        pages below ``page_size``), so nothing is lost either way."""
         decode = page_decoder(self.converter, item)
         offset = largest = 0
         while True:
@@ -103,7 +106,7 @@ class Requester:
                 "GET",
                 path,
                 decode,
-                params=params + wire.page_params(page_size, offset, count=True),
+                params=params + wire.page_params(page_size, offset, count=count),
             )
             if page.starting_offset != offset:
                 raise ResponseDecodeError(
@@ -113,7 +116,7 @@ class Requester:
                     request=f"GET {API_PREFIX}{path}",
                 )
             yield page
-            got = len(page.results)
+            got = page.returned_result_count  # items the lenient decoder dropped count too
             offset += got
             if not wire.more_pages(
                 got=got, asked=page_size, offset=offset, total=page.total_results, largest=largest
@@ -122,11 +125,17 @@ class Requester:
             largest = max(largest, got)
 
     def items(
-        self, path: str, item: type[T], params: list[wire.Param], *, page_size: int
+        self,
+        path: str,
+        item: type[T],
+        params: list[wire.Param],
+        *,
+        page_size: int,
+        count: bool = True,
     ) -> AsyncIterator[T]:
         """Every item of a paged list; arguments are checked now, not at the first item."""
         wire.page_params(page_size, 0, count=False)
-        return self.each(self.pages(path, item, params, page_size=page_size))
+        return self.each(self.pages(path, item, params, page_size=page_size, count=count))
 
     @staticmethod
     async def each(pages: AsyncIterator[Page[T]]) -> AsyncIterator[T]:

@@ -53,7 +53,15 @@ async def test_every_endpoint_returns_typed_objects(client: LocusClient) -> None
     assert site_components[1].parent_id == 54369
     assert (await client.sites.install_info(3393714)).startup_date is not None
     assert (await client.sites.model_settings(3393714)).size == 120.0
-    assert {b.base_field for b in await client.sites.data_available(3393714)} == {"W", "Wh", "Wh_e"}
+    assert {b.base_field for b in await client.sites.data_available(3393714)} == {
+        "W",
+        "W_m",
+        "Wh",
+        "Wh_e",
+        "Wh_m",
+        "GHI_m",
+        "GHIh_m",
+    }
     alerts = await client.sites.alerts(
         3393714, tz="UTC", open_during=(datetime(2024, 1, 1), datetime(2024, 2, 1))
     )

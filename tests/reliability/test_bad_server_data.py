@@ -194,26 +194,10 @@ def test_token_parser_never_raises_anything_else_nor_quotes(value: Any) -> None:
 # ------------------------------------------------------------------ through the client
 
 
-BAD_BODIES: list[tuple[str, httpx.Response, str]] = [
-    (
-        "HTML instead of JSON",
-        httpx.Response(200, text="<html><body>maintenance</body></html>"),
-        "$",
-    ),
-    ("cut-off JSON", httpx.Response(200, content=orjson.dumps(ex.GET_COMPONENT)[:40]), "$"),
-    ("empty body", httpx.Response(200, content=b""), "$"),
-    (
-        "missing key",
-        httpx.Response(200, json={k: v for k, v in ex.GET_COMPONENT.items() if k != "siteId"}),
-        "$.siteId",
-    ),
-    (
-        "wrong type",
-        httpx.Response(200, json={**ex.GET_COMPONENT, "parentId": "3393714"}),
-        "$.parentId",
-    ),
-    ("unexpected null", httpx.Response(200, json={**ex.GET_COMPONENT, "name": None}), "$.name"),
-    ("a list where an object belongs", httpx.Response(200, json=[ex.GET_COMPONENT]), "$"),
+GARBLED_BODIES: list[tuple[str, httpx.Response]] = [
+    ("HTML instead of JSON", httpx.Response(200, text="<html><body>maintenance</body></html>")),
+    ("cut-off JSON", httpx.Response(200, content=orjson.dumps(ex.GET_COMPONENT)[:40])),
+    ("empty body", httpx.Response(200, content=b"")),
     (
         "truncated gzip",
         httpx.Response(
@@ -221,17 +205,26 @@ BAD_BODIES: list[tuple[str, httpx.Response, str]] = [
             headers={"content-encoding": "gzip"},
             content=gzip.compress(orjson.dumps(ex.GET_COMPONENT))[:30],
         ),
-        "$",
     ),
 ]
 
+OFF_SCHEMA: list[tuple[str, dict[str, Any], str, str, Any]] = [
+    # case, body, path strict mode names, attribute lenient mode reads as empty, its value
+    (
+        "missing key",
+        {k: v for k, v in ex.GET_COMPONENT.items() if k != "siteId"},
+        "$.siteId",
+        "site_id",
+        None,
+    ),
+    ("wrong type", {**ex.GET_COMPONENT, "parentId": "3393714"}, "$.parentId", "parent_id", None),
+    ("unexpected null", {**ex.GET_COMPONENT, "name": None}, "$.name", "name", ""),
+]
 
-@pytest.mark.asyncio
-@pytest.mark.parametrize(("case", "response", "path"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
-async def test_bad_bodies_through_the_client(
-    case: str, response: httpx.Response, path: str
-) -> None:
-    """Retried like any garbled GET, then a ResponseDecodeError naming the path."""
+
+async def _get_component(response: httpx.Response) -> tuple[ResponseDecodeError, int]:
+    """The error of ``components.get`` on ``response`` (3 attempts allowed), and how many
+    requests it took."""
     with respx.mock(base_url=BASE) as router:
         route = router.get("/v3/components/54369").mock(return_value=response)
         async with LocusClient(
@@ -239,35 +232,131 @@ async def test_bad_bodies_through_the_client(
         ) as client:
             with pytest.raises(ResponseDecodeError) as caught:
                 await client.components.get(54369)
-    assert caught.value.path == path
-    assert route.call_count == 3
+    return caught.value, route.call_count
 
 
 @pytest.mark.asyncio
-async def test_timestamps_without_offsets_in_data_and_alerts() -> None:
-    """Naive timestamps are errors naming the row, for data and for alerts."""
-    data = {"statusCode": 200, "data": [{"id": 1, "ts": "2014-04-01T12:00:00", "W_avg": 1}]}
+@pytest.mark.parametrize(("case", "response"), GARBLED_BODIES, ids=[c[0] for c in GARBLED_BODIES])
+async def test_garbled_bodies_are_retried_then_raise(case: str, response: httpx.Response) -> None:
+    """A body that is cut or not JSON is retried like any garbled GET, then a
+    ResponseDecodeError for the whole body ($), marked garbled."""
+    error, requests = await _get_component(response)
+    assert error.path == "$"
+    assert error.garbled
+    assert requests == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("case", "body", "path", "attribute", "empty"), OFF_SCHEMA, ids=[c[0] for c in OFF_SCHEMA]
+)
+async def test_off_schema_bodies_are_forgiven_or_raise_strictly_without_retry(
+    case: str, body: dict[str, Any], path: str, attribute: str, empty: Any
+) -> None:
+    """A well-formed body off the schema is sent once: lenient reads the field as empty
+    (one warning, counted), strict raises naming the path; neither retries."""
+    with respx.mock(base_url=BASE) as router:
+        route = router.get("/v3/components/54369").mock(return_value=httpx.Response(200, json=body))
+        async with LocusClient(
+            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=3)
+        ) as client:
+            component = await client.components.get(54369)
+            assert client.stats.forgiven == 1
+        assert getattr(component, attribute) == empty
+        assert component.id == 54369
+        assert route.call_count == 1
+        async with LocusClient(
+            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=3), strict=True
+        ) as client:
+            with pytest.raises(ResponseDecodeError) as caught:
+                await client.components.get(54369)
+    assert caught.value.path == path
+    assert not caught.value.garbled
+    assert route.call_count == 2
+
+
+@pytest.mark.asyncio
+async def test_a_list_where_an_object_belongs_raises_once() -> None:
+    """No key to read at all: an error in either mode, sent once."""
+    error, requests = await _get_component(httpx.Response(200, json=[ex.GET_COMPONENT]))
+    assert error.path == "$"
+    assert not error.garbled
+    assert requests == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("strict", [True, False])
+async def test_timestamps_without_offsets_in_data_and_alerts(strict: bool) -> None:
+    """Naive timestamps: strict names the row, for data and for alerts; lenient drops the
+    data row (its ts is its key) and reads the alert's update time as None."""
+    data = {
+        "statusCode": 200,
+        "data": [
+            {"id": 1, "ts": "2014-04-01T12:00:00", "W_avg": 1},
+            {"id": 1, "ts": "2014-04-01T12:00:00+00:00", "W_avg": 2},
+        ],
+    }
     alerts = {
         "statusCode": 200,
         "alerts": [{**ex.ALERTS["alerts"][0], "updated": "2015-11-22T12:03:00"}],
+    }
+    query = {
+        "fields": "W_avg",
+        "start": "2014-04-01T12:00:00",
+        "end": "2014-04-01T13:00:00",
+        "tz": "UTC",
+        "gran": "hourly",
     }
     with respx.mock(base_url=BASE) as router:
         router.get("/v3/components/1/data").mock(return_value=httpx.Response(200, json=data))
         router.get("/v3/sites/1/alerts").mock(return_value=httpx.Response(200, json=alerts))
         async with LocusClient(
-            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=1)
+            auth=BearerToken("tok-123456"), retry=RetryPolicy(attempts=1), strict=strict
         ) as client:
+            if not strict:
+                series = await client.components.data(1, **query)
+                (alert,) = await client.sites.alerts(1)
+                assert series.column("W_avg") == [2.0]
+                assert alert.updated is None
+                assert alert.id == ex.ALERTS["alerts"][0]["id"]
+                assert (client.stats.forgiven, client.stats.dropped) == (1, 1)
+                return
             with pytest.raises(ResponseDecodeError) as in_data:
-                await client.components.data(
-                    1,
-                    fields="W_avg",
-                    start="2014-04-01T12:00:00",
-                    end="2014-04-01T13:00:00",
-                    tz="UTC",
-                    gran="hourly",
-                )
+                await client.components.data(1, **query)
             with pytest.raises(ResponseDecodeError) as in_alerts:
                 await client.sites.alerts(1)
     assert in_data.value.path == "$.data[0].ts"
     assert "no UTC offset" in str(in_data.value)
     assert in_alerts.value.path == "$.alerts[0].updated"
+
+
+@pytest.mark.asyncio
+async def test_one_bad_site_no_longer_empties_the_partner_list(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """partners.sites() with a null address on one site and a broken id on another: every
+    other site comes back, one warning per field of the call, counted in the stats."""
+    body = copy.deepcopy(ex.SITES)
+    body["sites"][0]["address1"] = None
+    body["sites"].append({**ex.SITE, "id": None})
+    body["sites"].append({**ex.SITE_2, "id": 77, "address1": None, "clientId": "x"})
+    with respx.mock(base_url=BASE) as router:
+        route = router.get("/v3/partners/111/sites").mock(
+            return_value=httpx.Response(200, json=body)
+        )
+        async with LocusClient(auth=BearerToken("tok-123456")) as client:
+            with caplog.at_level("WARNING", logger="locus_async"):
+                sites = await client.partners.sites(111)
+            stats = client.stats.snapshot()
+    assert [s.id for s in sites] == [ex.SITE["id"], ex.SITE_2["id"], 77]
+    assert [s.address1 for s in sites] == ["", ex.SITE_2["address1"], ""]
+    assert (stats["forgiven"], stats["dropped"]) == (3, 1)
+    assert route.call_count == 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "locus_async"]
+    assert warnings == [
+        "GET /v3/partners/111/sites: Site.address1: 2 values unreadable "
+        "(expected a string, got null), read as ''",
+        "GET /v3/partners/111/sites: Site: 1 item dropped (id: expected an integer, got null)",
+        "GET /v3/partners/111/sites: Site.clientId: 1 value unreadable "
+        "(expected an integer, got a string), read as None",
+    ]

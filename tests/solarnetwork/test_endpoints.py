@@ -423,5 +423,5 @@ async def test_other_users_nodes_are_denied(sn: SolarNetClient, sn_sim: SolarNet
 async def test_validation_errors_come_back_as_validation_failed(sn: SolarNetClient) -> None:
     """A missing required parameter comes back as ValidationFailed with its VAL code."""
     with pytest.raises(ValidationFailed, match="A node ID is required: nodeId: ") as caught:
-        await sn._requester.call("GET", "/datum/auxiliary", lambda r: r)
+        await sn._requester.call("GET", "/datum/maint/agg/stale", lambda r: r)
     assert caught.value.code == "VAL.00003"

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import logging
 
+import httpx
 import pytest
+import respx
 
 from locus_async.errors import LocusError, ResponseDecodeError, ServerError, TransportError
 from locus_async.simulator import Faults, SolarNetSimulator, describe_and_build
+from locus_async.solarnetwork import Snws2Credentials, SolarNetClient
 from tests.conftest import FakeClock
 
 SECRET = "demo-sn-secret"
@@ -103,3 +106,34 @@ def test_simulate_describes_the_solarnetwork_simulator() -> None:
     assert isinstance(sim, SolarNetSimulator)
     assert lines[0] == "SolarNetwork SolarUser simulator on http://127.0.0.1:9"
     assert SECRET not in "\n".join(lines)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("strict", [False, True])
+async def test_a_broken_node_is_dropped_or_raises_strictly(strict: bool) -> None:
+    """SolarNetwork shares the forgiving decoder: a node with a string id leaves the list
+    (lenient) or raises naming it (strict); neither retries."""
+    page = {
+        "success": True,
+        "data": {
+            "startingOffset": 0,
+            "returnedResultCount": 2,
+            "totalResults": 2,
+            "results": [{"id": "x"}, {"id": 2, "name": "two"}],
+        },
+    }
+    with respx.mock(base_url="https://data.solarnetwork.net") as router:
+        route = router.get("/solaruser/api/v1/sec/nodes").mock(
+            return_value=httpx.Response(200, json=page)
+        )
+        async with SolarNetClient(
+            credentials=Snws2Credentials("tok-1", token_secret="sek-2"), strict=strict
+        ) as client:
+            if strict:
+                with pytest.raises(ResponseDecodeError, match=r"results\[0\]\.id"):
+                    await client.nodes.list()
+            else:
+                nodes = await client.nodes.list()
+                assert [(n.id, n.name) for n in nodes] == [(2, "two")]
+                assert client.stats.dropped == 1
+    assert route.call_count == 1

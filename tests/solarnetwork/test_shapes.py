@@ -22,6 +22,7 @@ from locus_async.solarnetwork import (
     SolarNetClient,
     snws2_authorization,
 )
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +57,14 @@ def verify(request: httpx.Request) -> str:
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[SolarNetClient, respx.MockRouter]]:
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        async with SolarNetClient(credentials=CREDS, wall=lambda: NOW, strict=True) as client:
+        clock = FakeClock(NOW)  # the documented pacing waits on it, not in real time
+        async with SolarNetClient(
+            credentials=CREDS,
+            wall=lambda: NOW,
+            strict=True,
+            clock=clock.monotonic,
+            sleep=clock.sleep,
+        ) as client:
             yield client, router
 
 

@@ -12,10 +12,18 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+import respx
 
 from locus_async.errors import AuthenticationError, ClockSkewError
 from locus_async.simulator import SolarNetSimulator
-from locus_async.solarnetwork import http_date, signing_key, snws2_authorization, string_to_sign
+from locus_async.solarnetwork import (
+    Snws2Credentials,
+    SolarNetClient,
+    http_date,
+    signing_key,
+    snws2_authorization,
+    string_to_sign,
+)
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -246,11 +254,19 @@ async def test_a_streamed_list_needs_an_accept_header(
 async def test_the_client_reports_clock_skew_distinctly(
     sn_sim: SolarNetSimulator, sn_clock: FakeClock
 ) -> None:
-    """The client reports skew as ClockSkewError, without retrying."""
-    async with sn_sim.client(wall=lambda: sn_clock.now + 20 * 60) as fast:
-        with pytest.raises(ClockSkewError, match="more than 15 minutes"):
-            await fast.whoami()
-    assert sn_sim.stats.by_status[401] == 1  # not retried: a new signature cannot fix it
+    """Without a Date to learn from (a proxy dropped it), skew is a ClockSkewError, sent
+    once: a new signature with the same clock cannot fix it."""
+    refused = httpx.Response(
+        401,
+        headers={"x-sn-errormessage": "Date skew too large"},
+        json={"success": False, "message": "Date skew too large"},
+    )
+    with respx.mock(base_url="https://data.solarnetwork.net") as router:
+        route = router.get("/solaruser/api/v1/sec/whoami").mock(return_value=refused)
+        async with SolarNetClient(credentials=Snws2Credentials(TOKEN, token_secret="s")) as fast:
+            with pytest.raises(ClockSkewError, match="more than 15 minutes"):
+                await fast.whoami()
+    assert route.call_count == 1
 
 
 async def test_wrong_secret_and_disabled_token(sn_sim: SolarNetSimulator) -> None:
@@ -264,3 +280,36 @@ async def test_wrong_secret_and_disabled_token(sn_sim: SolarNetSimulator) -> Non
         with pytest.raises(AuthenticationError, match="Token disabled") as refused:
             await disabled.whoami()
     assert refused.value.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_clock_skew_is_learned_from_the_servers_date_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A machine 20 minutes slow: the first refusal's Date teaches the skew, that request
+    is signed again and succeeds, and later ones are dated right from the start."""
+    clock = FakeClock(1_709_251_200.0)
+    sim = SolarNetSimulator(clock=clock.time)
+    slow = lambda: clock.time() - 1200  # noqa: E731
+    async with sim.client(wall=slow, clock=clock.monotonic, sleep=clock.sleep) as client:
+        with caplog.at_level("WARNING", logger="locus_async.solarnetwork"):
+            assert (await client.whoami()).token == "demo-sn-token"
+        assert (await client.whoami()).token == "demo-sn-token"
+        assert client.stats.responses == {401: 1, 200: 2}
+    assert sim.stats.counters["signatures_verified"] == 2
+    skews = [r.getMessage() for r in caplog.records if "clock" in r.getMessage()]
+    assert len(skews) == 1
+    assert "+1200 s" in skews[0]
+
+
+@pytest.mark.anyio
+async def test_a_wrong_secret_is_not_blamed_on_the_clock() -> None:
+    """Clocks in step: a refused signature is sent once and raised, not retried."""
+    clock = FakeClock(1_709_251_200.0)
+    sim = SolarNetSimulator(clock=clock.time)
+    async with sim.client(
+        ("demo-sn-token", "not-the-secret"), clock=clock.monotonic, sleep=clock.sleep
+    ) as client:
+        with pytest.raises(AuthenticationError):
+            await client.whoami()
+        assert client.stats.requests == 1

@@ -26,7 +26,10 @@ async def test_every_kind_of_request_over_sockets(
     sim, server = served
     assert server.port != 80
     creds = Snws2Credentials("demo-sn-token", token_secret="demo-sn-secret")
-    async with SolarNetClient(credentials=creds, base_url=server.url, strict=True) as client:
+    # The served simulator has no rate rule (none was given): no pacing, no real waits.
+    async with SolarNetClient(
+        credentials=creds, base_url=server.url, strict=True, rate=None
+    ) as client:
         assert (await client.whoami()).token == "demo-sn-token"
         assert [n.id for n in await client.nodes.list()] == [177, 178, 179]
         await client.node_metadata.add(177, {"m": {"over": "sockets ✓"}})

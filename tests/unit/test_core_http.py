@@ -179,8 +179,9 @@ def test_redact_longest_first() -> None:
         (errors.TransportError("x"), True, True, True),
         (errors.TransportError("x"), False, True, False),
         (errors.TransportError("x", request_sent=False), False, True, True),
-        (errors.ResponseDecodeError("x"), True, True, True),
-        (errors.ResponseDecodeError("x"), False, True, False),
+        (errors.ResponseDecodeError("x", garbled=True), True, True, True),
+        (errors.ResponseDecodeError("x", garbled=True), False, True, False),
+        (errors.ResponseDecodeError("x"), True, True, False),
         (errors.BadRequest("x", status_code=400), True, True, False),
         (errors.PermissionDenied("x", status_code=403), True, True, False),
         (errors.NotFound("x", status_code=404), True, True, False),
@@ -192,7 +193,8 @@ def test_redact_longest_first() -> None:
 def test_retry_classification(
     exc: BaseException, retry_safe: bool, sent: bool, expected: bool
 ) -> None:
-    """Only what is safe is retried: 429 always, 5xx/transport/decode for safe requests."""
+    """Only what is safe is retried: 429 always, 5xx/transport/garbled bodies for safe
+    requests; a well-formed body off the schema never (it would be the same again)."""
     assert is_retryable(exc, retry_safe=retry_safe, sent=sent) is expected
 
 

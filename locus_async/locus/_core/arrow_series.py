@@ -79,13 +79,24 @@ def parse_data_arrow(content: bytes, fields: Sequence[str]) -> pyarrow.Table | N
         seconds = pc.cast(stamps, pa.timestamp("s", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an impossible date or time
         return None
-    ids = pa.array(list(map(operator.attrgetter("id"), rows)), pa.int64())
+    numbers = list(map(operator.attrgetter("id"), rows))
+    # One entity per window is the usual body: its ids are one value, repeated.
+    single = count > 0 and numbers.count(numbers[0]) == count
+    try:
+        if single:
+            ids = pa.repeat(pa.scalar(numbers[0], pa.int64()), count)
+        else:
+            ids = pa.array(numbers, pa.int64())
+    except (OverflowError, pa.ArrowInvalid):  # beyond int64: the column parser decides
+        return None
     if count > 1:
         ts = seconds.cast(pa.int64())
         head, tail = ts.slice(0, count - 1), ts.slice(1)
         later = pc.greater(tail, head)
-        same = pc.and_(pc.equal(tail, head), pc.greater(ids.slice(1), ids.slice(0, count - 1)))
-        if not pc.all(pc.or_(later, same)).as_py():
+        if not single:
+            same = pc.equal(tail, head)
+            later = pc.or_(later, pc.and_(same, pc.greater(ids.slice(1), ids.slice(0, count - 1))))
+        if not pc.all(later).as_py():
             return None  # out of order or repeated: the column parser merges
     columns = {
         "id": ids,

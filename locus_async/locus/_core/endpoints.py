@@ -14,7 +14,7 @@ from typing import Any, Final, TypeVar
 import attrs
 import cattrs
 
-from locus_async._core.converter import decode_json, structure
+from locus_async._core.converter import KEY, decode_json, structure
 from locus_async._core.http import Response
 from locus_async.errors import UsageError
 from locus_async.locus.models import Alert, BaseField, Client, Component, Site
@@ -68,27 +68,27 @@ T = TypeVar("T")
 
 @attrs.frozen
 class ComponentList:
-    components: tuple[Component, ...]
+    components: tuple[Component, ...] = attrs.field(metadata=KEY)
 
 
 @attrs.frozen
 class SiteList:
-    sites: tuple[Site, ...]
+    sites: tuple[Site, ...] = attrs.field(metadata=KEY)
 
 
 @attrs.frozen
 class ClientList:
-    clients: tuple[Client, ...]
+    clients: tuple[Client, ...] = attrs.field(metadata=KEY)
 
 
 @attrs.frozen
 class AlertList:
-    alerts: tuple[Alert, ...]
+    alerts: tuple[Alert, ...] = attrs.field(metadata=KEY)
 
 
 @attrs.frozen
 class BaseFieldList:
-    base_fields: tuple[BaseField, ...]
+    base_fields: tuple[BaseField, ...] = attrs.field(metadata=KEY)
 
 
 ENVELOPES: Final[dict[type, tuple[type, str]]] = {

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from locus_async._core.converter import decode_json
+from locus_async._core.converter import decode_json, note_forgiven
 from locus_async.errors import ResponseDecodeError
 
 __all__ = ["Columns", "merge_columns", "parse_data_body"]
@@ -98,8 +98,16 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def parse_data_body(content: bytes, fields: Sequence[str], *, request: str = "") -> Columns:
-    """Columns of the requested ``fields`` from a data response body."""
+def parse_data_body(
+    content: bytes, fields: Sequence[str], *, request: str = "", strict: bool = True
+) -> Columns:
+    """Columns of the requested ``fields`` from a data response body.
+
+    ``strict=False`` forgives what the lenient converter forgives (noted in its
+    ``forgiving()`` collector): a value that is not a number or null is read as null, and
+    a row without an integer ``id`` or a valid ``ts`` (the row's key) is left out. A body
+    that is not ``{"data": [...]}`` raises either way.
+    """
     body: Any = decode_json(content, request=request)
     if type(body) is not dict:
         raise _problem(f"expected an object, got {_kind(body)}", "$", request)
@@ -107,7 +115,40 @@ def parse_data_body(content: bytes, fields: Sequence[str], *, request: str = "")
     if type(rows) is not list:
         what = "missing" if rows is None and "data" not in body else f"{_kind(rows)}, not an array"
         raise _problem(f"'data' is {what}", "$.data", request)
-    return parse_rows(rows, fields, request=request)
+    if strict:
+        return parse_rows(rows, fields, request=request)
+    try:
+        return parse_rows(rows, fields, request=request)
+    except ResponseDecodeError:
+        return parse_rows(_forgiven_rows(rows, fields), fields, request=request)
+
+
+def _forgiven_rows(rows: list[Any], fields: Sequence[str]) -> list[Any]:
+    """The rows lenient mode keeps, values it cannot read put to null (each noted)."""
+    kept = []
+    for index, row in enumerate(rows):
+        if type(row) is not dict:
+            note_forgiven("data", f"expected an object, got {_kind(row)}")
+            continue
+        if type(row.get("id")) is not int:
+            note_forgiven("data", f"id: expected an integer, got {_kind(row.get('id'))}")
+            continue
+        try:
+            _slow_stamp(row.get("ts"), index, "")
+        except ResponseDecodeError as exc:
+            note_forgiven("data", exc.problems[0].split(" @ ")[0].replace("'ts' ", "ts: "))
+            continue
+        fixed: dict[str, Any] | None = None
+        for name in fields:
+            value = row.get(name)
+            if type(value) not in (float, int, _NONE_TYPE):
+                fixed = dict(row) if fixed is None else fixed
+                fixed[name] = None
+                note_forgiven(
+                    f"data.{name}", f"expected a number or null, got {_kind(value)}", "None"
+                )
+        kept.append(row if fixed is None else fixed)
+    return kept
 
 
 _NONE_TYPE = type(None)

@@ -44,6 +44,9 @@ class TokenAuth(CoreState):
     def throttle(self, request: SimRequest) -> SimResponse | None:
         return None
 
+    def extra_headers(self, request: SimRequest, status: int) -> tuple[tuple[str, str], ...]:
+        return ()
+
     def error(self, status: int, message: str) -> SimResponse:
         return error_response(status, message)
 

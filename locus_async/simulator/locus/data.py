@@ -26,6 +26,26 @@ from locus_async.simulator.locus.state import (
 )
 
 
+def _field_parameters(quantities: list[Quantity], params: dict[str, str]) -> dict[str, str]:
+    """The field parameters the requested fields need, checked as the reference describes:
+    each one present, with one of the values ``dataavailable`` lists (else 400)."""
+    wanted: dict[str, tuple[str, ...]] = {}
+    for quantity in quantities:
+        for name, values in quantity.field_parameters:
+            wanted.setdefault(name, values)
+    out: dict[str, str] = {}
+    for name, values in wanted.items():
+        given = params.get(name)
+        if given is None:
+            raise _Reject(400, f"Missing field parameter {name!r}")
+        if values and given not in values:
+            raise _Reject(
+                400, f"Invalid value {given!r} for field parameter {name!r}: one of {list(values)}"
+            )
+        out[name] = given
+    return out
+
+
 class DataHandlers(CoreState):
     """The data endpoints and the ground truth."""
 
@@ -92,6 +112,7 @@ class DataHandlers(CoreState):
                 raise _Reject(400, f"Invalid field {name!r} for this {kind[:-1]}")
             if gran not in quantity.granularities:
                 raise _Reject(400, f"Granularity {gran!r} is not available for {name!r}")
+        model = _field_parameters([offered[name] for name in fields], params)
         if gran == "latest":
             if kind != "components":
                 raise _Reject(400, "latest is only available for components")
@@ -106,7 +127,9 @@ class DataHandlers(CoreState):
         self.stats.data_windows.append(
             (path, params["start"], params["end"], tz.key, gran, ",".join(fields))
         )
-        return self.rows(kind, ident, fields=fields, start=start, end=end, tz=tz, gran=gran)
+        return self.rows(
+            kind, ident, fields=fields, start=start, end=end, tz=tz, gran=gran, params=model
+        )
 
     def _minutes_source(
         self, kind: str, ident: int, base: str, now: float
@@ -172,9 +195,11 @@ class DataHandlers(CoreState):
         tz: ZoneInfo,
         gran: str,
         now: float | None = None,
+        params: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows for buckets with ``start <= ts < end`` as the server has them at ``now``
-        (default: its clock); no limit check: the ground truth."""
+        (default: its clock); ``params``: the field parameters (the PV model's); no limit
+        check: the ground truth."""
         moment = self.clock() if now is None else now
         starts = bucket_starts(start, end, tz, gran)
         if not starts:
@@ -182,7 +207,11 @@ class DataHandlers(CoreState):
         if starts[-1] < end:  # no following bucket was found: should not happen
             raise AssertionError("bucket list has no end")
         first_ok, until = self._available(kind, ident, moment)
-        plan = [(name, *name.rsplit("_", 1)) for name in fields]
+        model = params or {}
+        plan = [
+            (name, self.physics.modelled_key(ident, base, model), how)
+            for name, (base, how) in ((n, n.rsplit("_", 1)) for n in fields)
+        ]
         sources = {base: self._minutes_source(kind, ident, base, moment) for _, base, _ in plan}
         out: list[dict[str, Any]] = []
         physics = self.physics
@@ -275,27 +304,66 @@ class DataHandlers(CoreState):
     def bulk_rows(
         self, pid: int, fields: list[str], start: int, end: int, tz: ZoneInfo
     ) -> list[dict[str, Any]]:
-        """Monthly rows of every site of the partner that has components."""
+        """Monthly rows of every site of the partner that has components, prorated as the
+        reference says field by field:
+
+        - ``Wh_sum``: not prorated (all the energy measured in the month);
+        - ``Whp_sum``, ``GHIhp_m_sum``: from the startup date on (part of its month); with
+          no startup date, whole months from the first month with measured energy;
+        - ``Wh_e_sum``, ``GHIh_t_sum``: the same, and only up to now;
+        - ``GHIh_m_sum``: not prorated, but only from the first month with measured energy;
+        - ``EER_avg`` = ``Whp / Wh_e``, ``GEER_avg`` = ``EER / (GHIhp_m / GHIh_t)``: the
+          prorating happens in the other fields.
+
+        A value the site cannot have is null (no energy yet; no geolocation for modelled
+        irradiance).
+        """
         starts = bucket_starts(start, end, tz, "monthly")
+        now_minute = int(self.clock() // 60)
         out: list[dict[str, Any]] = []
         for sid in sorted(self._partner_sites(pid)):
             site = self.fleet.sites[sid][0]
             if not site.components:
                 continue
             first_ok, until = self._available("sites", sid, self.clock())
+            startup = (
+                _instant(datetime.combine(site.startup, datetime.min.time()), tz) // 60
+                if site.startup is not None
+                else None
+            )
             for index in range(len(starts) - 1):
-                lo = max(starts[index] // 60, first_ok)
-                hi = min(starts[index + 1] // 60, until)
-                row: dict[str, Any] = {"id": sid, "ts": format_ts(starts[index], tz)}
+                m_lo, m_hi = starts[index] // 60, starts[index + 1] // 60
+                lo, hi = max(m_lo, first_ok), min(m_hi, until)
+                # Whole months from the first month with measured energy (no startup).
+                energised = first_ok < until and m_hi > first_ok
+                if startup is not None:
+                    p_lo = max(m_lo, startup)
+                elif energised:
+                    p_lo = m_lo
+                else:
+                    p_lo = m_hi  # nothing
                 energy = self._site_sum(sid, "Wh", lo, hi)
-                expected = self._site_sum(sid, "Wh_e", lo, hi)
+                prorated = self._site_sum(sid, "Wh", max(lo, p_lo), hi)
+                expected = self._site_sum(sid, "Wh_e", p_lo, min(m_hi, now_minute))
+                located, past = site.geolocated, min(m_hi, now_minute)
+                insolation = (
+                    self._site_sum(sid, "GHIh_m", m_lo, past) if located and energised else None
+                )
+                insolation_p = self._site_sum(sid, "GHIh_m", p_lo, past) if located else None
+                typical = self._site_sum(sid, "GHIh_t", p_lo, past) if located else None
+                eer = prorated / expected if prorated is not None and expected else None
+                weather = insolation_p / typical if insolation_p is not None and typical else None
                 values = {
                     "Wh_sum": energy,
-                    "Whp_sum": energy,
+                    "Whp_sum": prorated,
                     "Wh_e_sum": expected,
-                    "GHIh_m_sum": self._insolation(sid, lo, hi) if site.geolocated else None,
-                    "EER_avg": energy / expected if energy is not None and expected else None,
+                    "GHIh_m_sum": insolation,
+                    "GHIhp_m_sum": insolation_p,
+                    "GHIh_t_sum": typical,
+                    "EER_avg": eer,
+                    "GEER_avg": eer / weather if eer is not None and weather else None,
                 }
+                row: dict[str, Any] = {"id": sid, "ts": format_ts(starts[index], tz)}
                 for name in fields:
                     row[name] = values[name]
                 out.append(row)
@@ -304,12 +372,6 @@ class DataHandlers(CoreState):
     def _site_sum(self, sid: int, base: str, lo: int, hi: int) -> float | None:
         agg = self.physics.aggregate(
             lambda day: self.physics.site_minutes(sid, base, day), ("sites", sid, base), lo, hi
-        )
-        return agg[0] if agg is not None else None
-
-    def _insolation(self, sid: int, lo: int, hi: int) -> float | None:
-        agg = self.physics.aggregate(
-            lambda day: self.physics.insolation_minutes(sid, day), ("ghih", sid), lo, hi
         )
         return agg[0] if agg is not None else None
 
@@ -324,6 +386,7 @@ class DataHandlers(CoreState):
         tz: str,
         gran: str,
         as_of: datetime | float | None = None,
+        field_params: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """What a correct client returns for this request, whatever the range limits.
 
@@ -332,6 +395,7 @@ class DataHandlers(CoreState):
         ``{"id", "ts": aware datetime in tz, <field>: float or None}``, in time order.
         ``as_of``: the moment (aware datetime or unix seconds) whose data to answer with,
         upload lag and revisions included; default the simulator's clock.
+        ``field_params``: the PV model's parameters, for modelled fields.
         """
         zone = ZoneInfo(tz)
         if isinstance(as_of, datetime):
@@ -345,7 +409,15 @@ class DataHandlers(CoreState):
             raw.sort(key=lambda r: (datetime.fromisoformat(r["ts"]), r["id"]))
         else:
             raw = self.rows(
-                kind, ident, fields=fields, start=lo, end=hi, tz=zone, gran=gran, now=as_of
+                kind,
+                ident,
+                fields=fields,
+                start=lo,
+                end=hi,
+                tz=zone,
+                gran=gran,
+                now=as_of,
+                params=field_params,
             )
         rows = []
         for item in raw:

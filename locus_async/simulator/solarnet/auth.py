@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime, timedelta
+from typing import Final
 
 from locus_async.simulator._http import SimRequest, SimResponse
 from locus_async.simulator._snstate import (
@@ -32,6 +33,9 @@ from locus_async.solarnetwork._core.signing import (
     signing_key,
     string_to_sign,
 )
+
+#: A header name as RFC 9110 defines it (a token), in lower case: ``_`` and ``.`` included.
+_HEADER_NAME: Final = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
 
 class Snws2Auth(CoreState):
@@ -80,6 +84,17 @@ class Snws2Auth(CoreState):
         self._buckets[match["token"]] = (level - 1.0, now)
         return None
 
+    def extra_headers(self, request: SimRequest, status: int) -> tuple[tuple[str, str], ...]:
+        """The server's ``Date`` on every answer and, on a successful one,
+        ``X-SN-Rate-Limit-Remaining`` (whole requests left in the token's bucket)."""
+        headers = [("date", email.utils.formatdate(self.clock(), usegmt=True))]
+        match = _AUTH.match(request.header("authorization") or "")
+        if status < 400 and self.rate is not None and match is not None:
+            held = self._buckets.get(match["token"])
+            if held is not None:
+                headers.append(("x-sn-rate-limit-remaining", str(max(0, int(held[0])))))
+        return tuple(headers)
+
     def error(self, status: int, message: str) -> SimResponse:
         return self._failure(_Fail(status, message))
 
@@ -127,7 +142,9 @@ class Snws2Auth(CoreState):
         match = _AUTH.match(header)
         if match is None:
             raise _auth_failure("Malformed SNWS2 Authorization header")
-        names = match["names"].split(";")
+        names = match["names"].split(";")  # as SolarNetwork's server: split on ";" only
+        if not all(_HEADER_NAME.fullmatch(n) for n in names):
+            raise _auth_failure("SignedHeaders must name headers (RFC 9110 tokens), lower-case")
         if names != sorted(set(names)):
             raise _auth_failure("SignedHeaders must be sorted, lower-case and unique")
         date_name = "x-sn-date" if request.header("x-sn-date") is not None else "date"

@@ -135,7 +135,10 @@ class DatumHandlers(CoreState):
     def _aux_list_or_view(self, call: _Call) -> SimResponse:
         if call.get("type") and call.get("date"):
             return self._aux_view(call)
-        ids = self._node_ids(call)
+        # No node named: every node the token may see (the reference requires none).
+        ids = self._node_ids(call, required=False) or [
+            n.id for n in self._visible_nodes(call, archived=False)
+        ]
         sources = self._sources(call)
         start, end = self._range(call)
         items = [

@@ -60,7 +60,7 @@ _SORT_FIELDS: Final = {
 
 
 _AUTH: Final = re.compile(
-    r"SNWS2 Credential=(?P<token>[^,;\s]+),SignedHeaders=(?P<names>[a-z0-9;-]+),"
+    r"SNWS2 Credential=(?P<token>[^,;\s]+),SignedHeaders=(?P<names>[^,\s]+),"
     r"Signature=(?P<sig>[0-9a-f]{64})\Z"
 )
 
@@ -227,8 +227,12 @@ class CoreState:
         instruction_step: float = 1.0,
         page_cap: int = 1000,
         location_metadata_prefix: str = "/location/datum/meta",
+        paged_events: bool = False,
     ) -> None:
         self.world = world or default_world()
+        #: Answer ``/user/events`` as a paged object (the reference's text) instead of a
+        #: flat list (its example); clients must read both.
+        self.paged_events = paged_events
         self.clock = clock
         self.rate = rate
         self.step = instruction_step

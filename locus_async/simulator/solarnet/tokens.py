@@ -126,5 +126,7 @@ class TokenHandlers(CoreState):
             offset = int(call.get("offset") or 0)
         except ValueError:
             raise _invalid("max and offset must be numbers") from None
-        page = found[offset : offset + size]
-        return self._ok([{**e, "created": fmt(e["created"])} for e in page], omit_empty=True)
+        wires = [{**e, "created": fmt(e["created"])} for e in found]
+        if self.paged_events:
+            return self._ok(self._page(call, wires))
+        return self._ok(wires[offset : offset + size], omit_empty=True)

@@ -31,6 +31,7 @@ from locus_async.errors import (
 from locus_async.solarnetwork.models import Page
 
 __all__ = [
+    "batch_decoder",
     "bool_decoder",
     "decipher_solarnetwork",
     "envelope_data",
@@ -189,11 +190,15 @@ def page_decoder(converter: cattrs.Converter, item: type[T]) -> Callable[[Respon
     target: Any = Page[item]  # type: ignore[valid-type]
 
     def decode(response: Response) -> Page[T]:
-        page: Page[T] = _structure(converter, envelope_data(response), target, response)
-        if page.returned_result_count != len(page.results):
+        data = envelope_data(response)
+        page: Page[T] = _structure(converter, data, target, response)
+        # The items sent, not those read: the lenient decoder may have dropped some.
+        sent = data.get("results") if isinstance(data, dict) else None
+        count = len(sent) if isinstance(sent, list) else len(page.results)
+        if page.returned_result_count != count:
             raise ResponseDecodeError(
                 f"returnedResultCount is {page.returned_result_count} but "
-                f"{len(page.results)} results came back; paging on would lose or repeat data",
+                f"{count} results came back; paging on would lose or repeat data",
                 path="$.data.returnedResultCount",
                 request=response.request.label,
             )
@@ -214,6 +219,27 @@ def list_decoder(converter: cattrs.Converter, item: type[T]) -> Callable[[Respon
         if isinstance(data, dict):
             return [_structure(converter, data, item, response)]
         return list(_structure(converter, data, target, response))
+
+    return decode
+
+
+def batch_decoder(
+    converter: cattrs.Converter, item: type[T]
+) -> Callable[[Response], tuple[list[T], int, int | None]]:
+    """A list that may come flat (``data`` an array, or absent for none) or paged (``data``
+    the paged object): ``(items, count sent, total or None)``. ``/user/events`` is
+    documented as both; the count sent (not the items read: the lenient decoder may drop
+    some) is what the next offset adds."""
+    flat = list_decoder(converter, item)
+    paged = page_decoder(converter, item)
+
+    def decode(response: Response) -> tuple[list[T], int, int | None]:
+        data = envelope_data(response)
+        if isinstance(data, dict) and "results" in data:
+            page = paged(response)
+            return list(page.results), page.returned_result_count, page.total_results
+        sent = len(data) if isinstance(data, list) else (0 if data is None else 1)
+        return flat(response), sent, None
 
     return decode
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from locus_async._core.checks import check_id
+from locus_async._core.checks import check_flag, check_id
 from locus_async.errors import (
     InvalidArgumentType,
     UsageError,
@@ -45,15 +45,20 @@ class DatumAuxiliaryAPI(Resource):
 
     def iter(
         self,
-        node_ids: int | Iterable[int],
+        node_ids: int | Iterable[int] | None = None,
         *,
         source_ids: str | Iterable[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
         sort: str | Sequence[str] | None = None,
         page_size: int = 100,
+        without_total_count: bool = False,
     ) -> AsyncIterator[DatumAuxiliary]:
-        params = wire.node_params(node_ids)
+        """Records of ``node_ids`` (default: every node the token may see), paged.
+        ``without_total_count`` sends ``withoutTotalResultsCount=true``: the server skips
+        counting, and paging ends at a short page instead of at the total."""
+        check_flag(without_total_count, "without_total_count")
+        params = wire.node_params(node_ids) if node_ids is not None else []
         if source_ids is not None:
             params += wire.source_params(source_ids)
         if start is not None:
@@ -61,10 +66,16 @@ class DatumAuxiliaryAPI(Resource):
         if end is not None:
             params.append(("endDate", wire.utc_instant(end, "end")))
         params += wire.sort_params(sort, SORTS["datum_auxiliary"])
-        return self._requester.items(DATUM_AUXILIARY, DatumAuxiliary, params, page_size=page_size)
+        return self._requester.items(
+            DATUM_AUXILIARY,
+            DatumAuxiliary,
+            params,
+            page_size=page_size,
+            count=not without_total_count,
+        )
 
     async def list(
-        self, node_ids: int | Iterable[int], **kwargs: Any
+        self, node_ids: int | Iterable[int] | None = None, **kwargs: Any
     ) -> builtins.list[DatumAuxiliary]:
         return [r async for r in self.iter(node_ids, **kwargs)]
 

@@ -12,9 +12,7 @@ from locus_async.errors import (
 )
 from locus_async.solarnetwork._core import wire
 from locus_async.solarnetwork._core.endpoints import USER_EVENTS
-from locus_async.solarnetwork._core.envelope import (
-    list_decoder,
-)
+from locus_async.solarnetwork._core.envelope import batch_decoder
 from locus_async.solarnetwork.filters import parse_filter
 from locus_async.solarnetwork.models import (
     UserEvent,
@@ -57,11 +55,13 @@ class EventsAPI(Resource):
     async def _batches(
         self, params: builtins.list[wire.Param], page_size: int
     ) -> AsyncIterator[UserEvent]:
-        """A flat list per request, without totals: the next offset is the count so far."""
-        decode = list_decoder(self._converter, UserEvent)
+        """One request per batch: the reference documents the answer both as a flat list
+        (without totals) and as a paged object; either is read, and the next offset is
+        the count sent so far."""
+        decode = batch_decoder(self._converter, UserEvent)
         offset = largest = 0
         while True:
-            batch = await self._requester.call(
+            batch, sent, total = await self._requester.call(
                 "GET",
                 USER_EVENTS,
                 decode,
@@ -69,12 +69,12 @@ class EventsAPI(Resource):
             )
             for event in batch:
                 yield event
-            offset += len(batch)
+            offset += sent
             if not wire.more_pages(
-                got=len(batch), asked=page_size, offset=offset, total=None, largest=largest
+                got=sent, asked=page_size, offset=offset, total=total, largest=largest
             ):
                 return
-            largest = max(largest, len(batch))
+            largest = max(largest, sent)
 
     async def list(self, **kwargs: Any) -> builtins.list[UserEvent]:
         return [e async for e in self.iter(**kwargs)]
