@@ -72,17 +72,21 @@ class SchemaProblem(ValueError):
     """A value does not have the documented type; the message says what was expected."""
 
 
+#: How messages name the JSON types.
+_JSON_NAMES: Final[dict[type, str]] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
+    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def _structure_int(value: object, _: object) -> int:
@@ -317,7 +321,8 @@ def _first_problem(exc: BaseException) -> str:
 
 
 def _not_null(inner: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any, Any], Any]:
-    """Strict mode: a field the reference says is always returned may not be null."""
+    """A field the reference says is always returned may not be null (strict mode raises;
+    lenient mode then reads it as empty, with a note)."""
 
     def hook(value: Any, _: Any) -> Any:
         if value is None:
@@ -328,14 +333,9 @@ def _not_null(inner: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any, An
 
 
 def _expected(type_: Any) -> str:
-    return {
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        bool: "a boolean",
-        datetime: "an ISO-8601 timestamp",
-        date: "a YYYY-MM-DD date",
-    }.get(type_, getattr(type_, "__name__", str(type_)))
+    times = {datetime: "an ISO-8601 timestamp", date: "a YYYY-MM-DD date"}
+    found = _JSON_NAMES.get(type_) or times.get(type_)
+    return found or str(getattr(type_, "__name__", type_))
 
 
 def _hints(cls: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 
 from locus_async import Backfill, BackfillSpec, LocusClient, SolarNetClient
 from locus_async._shell.store import open_store
-from locus_async.simulator import Simulator, SolarNetSimulator
+from locus_async.simulator import RateRule, Simulator, SolarNetSimulator
 from tests.conftest import FakeClock
 from tests.datasets import checkpoint_path, temporaries
 from tests.reliability.test_cancel_points import SteppingTransport, _cancel_after
@@ -99,6 +99,87 @@ async def test_authenticate_cancelled_at_every_await_point_leaks_nothing() -> No
         return await client.components.get(54369)
 
     assert await _sweep(lambda: _stepping(sim), authenticate, get) > 3
+
+
+class _TickingClock(FakeClock):
+    """A fake clock whose sleep is an await point too (as a real sleep is)."""
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await anyio.lowlevel.checkpoint()
+
+
+def _paced_and_skewed(sim_rate: bool = True, *, paged: bool = False) -> Any:
+    """A SolarNetClient paced to its server's rule (burst 1: the second call waits), with
+    a machine clock 20 minutes slow (the first call is refused, then re-signed), on one
+    ticking fake clock shared with the server."""
+    clock = _TickingClock(1_709_251_200.0)
+    sim = SolarNetSimulator(
+        clock=clock.time,
+        sleep=clock.sleep,
+        rate=RateRule(burst=1, per_second=1) if sim_rate else None,
+        paged_events=paged,
+        events=5,
+        page_cap=2,
+    )
+    return sim.client(
+        strict=True,
+        transport=SteppingTransport(sim.transport()),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        wall=lambda: clock.time() - 1200,
+    )
+
+
+@pytest.mark.anyio
+async def test_pacing_skew_and_paged_events_cancelled_at_every_await_point() -> None:
+    """The new await points of this round, each cancelled at every turn: the pacing wait,
+    the re-signed exchange after a clock-skew refusal, and /user/events read as pages;
+    afterwards nothing is held and the next call goes through (no 429, no hang)."""
+
+    async def twice(client: SolarNetClient) -> object:
+        await client.whoami()  # refused for skew, learned, signed again
+        return await client.whoami()  # paced: waits for the bucket
+
+    async def events(client: SolarNetClient) -> object:
+        return await client.events.list(page_size=2)
+
+    assert await _sweep(_paced_and_skewed, twice, twice) > 6
+    assert await _sweep(lambda: _paced_and_skewed(paged=True), events, twice) > 6
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancellations_of_paced_and_skewed_calls_leak_nothing() -> None:
+    """``asyncio.timeout(0)``, a failing sibling, and ``task.cancel()`` after each tick of
+    a paced call whose first signature is refused for skew: the next call goes through,
+    and the server never answered 429."""
+    async with _paced_and_skewed() as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await client.whoami()
+        _idle(client)
+
+        async def fail() -> None:
+            raise RuntimeError("sibling failed")
+
+        with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+            async with asyncio.TaskGroup() as group:
+                group.create_task(client.whoami())
+                group.create_task(fail())
+        _idle(client)
+        for ticks in range(40):
+            task = asyncio.create_task(client.whoami())
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            _idle(client)
+            async with asyncio.timeout(30):  # a hang guard only
+                assert (await client.whoami()).token == "demo-sn-token"
+        assert client.stats.rate_limited == 0
+        assert client.stats.responses[401] == 1  # the skew was learned once, and kept
+        assert client.stats.paced_seconds > 30  # the calls did wait for the bucket
 
 
 def _turns(step: int) -> Iterator[int]:

@@ -46,6 +46,62 @@ def _field_parameters(quantities: list[Quantity], params: dict[str, str]) -> dic
     return out
 
 
+class _BulkMonth:
+    """One site's month of bulk data; each value is computed when it is asked for, once
+    (a request for ``Wh_sum`` alone models no irradiance)."""
+
+    def __init__(
+        self,
+        handlers: DataHandlers,
+        sid: int,
+        located: bool,
+        energised: bool,
+        bounds: tuple[int, int, int, int, int],
+    ) -> None:
+        self._handlers, self._sid = handlers, sid
+        self._located, self._energised = located, energised
+        #: the month from ``month``, measured data [lo, hi), prorated from p_lo, and the
+        #: past up to ``past`` (epoch minutes).
+        self._month, self._lo, self._hi, self._p_lo, self._past = bounds
+        self._known: dict[str, float | None] = {}
+
+    def _sum(self, base: str, lo: int, hi: int) -> float | None:
+        return self._handlers._site_sum(self._sid, base, lo, hi)
+
+    def value(self, name: str) -> float | None:
+        if name not in self._known:
+            self._known[name] = self._compute(name)
+        return self._known[name]
+
+    def _compute(self, name: str) -> float | None:
+        lo, hi, p_lo, past = self._lo, self._hi, self._p_lo, self._past
+        if name == "Wh_sum":
+            return self._sum("Wh", lo, hi)
+        if name == "Whp_sum":
+            return self._sum("Wh", max(lo, p_lo), hi)
+        if name == "Wh_e_sum":
+            return self._sum("Wh_e", p_lo, past)
+        if name == "EER_avg":
+            prorated, expected = self.value("Whp_sum"), self.value("Wh_e_sum")
+            return prorated / expected if prorated is not None and expected else None
+        if not self._located:  # modelled irradiance needs a geolocated site
+            return None
+        if name == "GHIh_m_sum":  # whole months, once the site has measured energy
+            return self._sum("GHIh_m", self._month, past) if self._energised else None
+        if name == "GHIhp_m_sum":
+            return self._sum("GHIh_m", p_lo, past)
+        if name == "GHIh_t_sum":
+            return self._sum("GHIh_t", p_lo, past)
+        # GEER_avg: EER over the weather's share of expectations.
+        eer, measured, typical = (
+            self.value("EER_avg"),
+            self.value("GHIhp_m_sum"),
+            self.value("GHIh_t_sum"),
+        )
+        weather = measured / typical if measured is not None and typical else None
+        return eer / weather if eer is not None and weather else None
+
+
 class DataHandlers(CoreState):
     """The data endpoints and the ground truth."""
 
@@ -342,30 +398,13 @@ class DataHandlers(CoreState):
                     p_lo = m_lo
                 else:
                     p_lo = m_hi  # nothing
-                energy = self._site_sum(sid, "Wh", lo, hi)
-                prorated = self._site_sum(sid, "Wh", max(lo, p_lo), hi)
-                expected = self._site_sum(sid, "Wh_e", p_lo, min(m_hi, now_minute))
-                located, past = site.geolocated, min(m_hi, now_minute)
-                insolation = (
-                    self._site_sum(sid, "GHIh_m", m_lo, past) if located and energised else None
+                past = min(m_hi, now_minute)
+                values = _BulkMonth(
+                    self, sid, site.geolocated, energised, (m_lo, lo, hi, p_lo, past)
                 )
-                insolation_p = self._site_sum(sid, "GHIh_m", p_lo, past) if located else None
-                typical = self._site_sum(sid, "GHIh_t", p_lo, past) if located else None
-                eer = prorated / expected if prorated is not None and expected else None
-                weather = insolation_p / typical if insolation_p is not None and typical else None
-                values = {
-                    "Wh_sum": energy,
-                    "Whp_sum": prorated,
-                    "Wh_e_sum": expected,
-                    "GHIh_m_sum": insolation,
-                    "GHIhp_m_sum": insolation_p,
-                    "GHIh_t_sum": typical,
-                    "EER_avg": eer,
-                    "GEER_avg": eer / weather if eer is not None and weather else None,
-                }
                 row: dict[str, Any] = {"id": sid, "ts": format_ts(starts[index], tz)}
                 for name in fields:
-                    row[name] = values[name]
+                    row[name] = values.value(name)
                 out.append(row)
         return out
 
