@@ -148,35 +148,44 @@ async def test_pacing_skew_and_paged_events_cancelled_at_every_await_point() -> 
     assert await _sweep(lambda: _paced_and_skewed(paged=True), events, twice) > 6
 
 
+async def _asyncio_cancellations(
+    client: SolarNetClient, call: Callable[[], Awaitable[object]], *, ticks: int
+) -> None:
+    """``call`` under ``asyncio.timeout(0)``, beside a failing TaskGroup sibling, and
+    ``task.cancel()`` after 0..``ticks`` loop ticks; after each, the client is idle and
+    ``whoami`` goes through."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0):
+            await call()
+    _idle(client)
+
+    async def fail() -> None:
+        raise RuntimeError("sibling failed")
+
+    with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+        async with asyncio.TaskGroup() as group:
+            group.create_task(call())
+            group.create_task(fail())
+    _idle(client)
+    for tick in range(ticks):
+        task = asyncio.create_task(call())
+        for _ in range(tick):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # finished first (the later ticks) or cancelled
+        _idle(client)
+        async with asyncio.timeout(30):  # a hang guard only
+            assert (await client.whoami()).token == "demo-sn-token"
+
+
 @pytest.mark.asyncio
 async def test_asyncio_cancellations_of_paced_and_skewed_calls_leak_nothing() -> None:
     """``asyncio.timeout(0)``, a failing sibling, and ``task.cancel()`` after each tick of
     a paced call whose first signature is refused for skew: the next call goes through,
     and the server never answered 429."""
     async with _paced_and_skewed() as client:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0):
-                await client.whoami()
-        _idle(client)
-
-        async def fail() -> None:
-            raise RuntimeError("sibling failed")
-
-        with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
-            async with asyncio.TaskGroup() as group:
-                group.create_task(client.whoami())
-                group.create_task(fail())
-        _idle(client)
-        for ticks in range(40):
-            task = asyncio.create_task(client.whoami())
-            for _ in range(ticks):
-                await asyncio.sleep(0)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            _idle(client)
-            async with asyncio.timeout(30):  # a hang guard only
-                assert (await client.whoami()).token == "demo-sn-token"
+        await _asyncio_cancellations(client, client.whoami, ticks=40)
         assert client.stats.rate_limited == 0
         assert client.stats.responses[401] == 1  # the skew was learned once, and kept
         assert client.stats.paced_seconds > 30  # the calls did wait for the bucket
@@ -249,29 +258,8 @@ async def test_asyncio_cancellations_of_solarnetwork_calls_leak_nothing() -> Non
     ``task.cancel()`` after each loop tick: the next call always goes through."""
     sim = SolarNetSimulator()
     async with _stepping(sim) as client:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0):
-                await client.whoami()
-        _idle(client)
-
-        async def fail() -> None:
-            raise RuntimeError("sibling failed")
-
-        with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
-            async with asyncio.TaskGroup() as group:
-                group.create_task(client.whoami())
-                group.create_task(fail())
-        _idle(client)
-        for ticks in range(60):
-            task = asyncio.create_task(client.nodes.list(page_size=2))
-            for _ in range(ticks):
-                await asyncio.sleep(0)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task  # finished first (the later ticks) or cancelled
-            _idle(client)
-            async with asyncio.timeout(30):  # a hang guard only
-                assert (await client.whoami()).token == "demo-sn-token"
+        await _asyncio_cancellations(client, client.whoami, ticks=0)
+        await _asyncio_cancellations(client, lambda: client.nodes.list(page_size=2), ticks=60)
 
 
 @pytest.mark.asyncio
