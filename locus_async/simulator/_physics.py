@@ -1,32 +1,41 @@
 """The per-minute model behind every simulated value, and exact aggregation over it.
 
 Owns: minute values of every quantity of every component and site (deterministic in the
-seed), and sum/max/min/count over any span of minutes. Must never: do I/O or read a clock.
+seed), spans of them and their reduction into buckets. Must never: do I/O or read a clock.
 
 Physics: clear-sky irradiance from the sun's elevation (site latitude, longitude and day of
 year), times a per-minute cloud factor drawn from a per-site-day weather type (clear,
-broken, overcast) with a smooth random walk. Inverter power follows irradiance times its
-capacity; a meter reads the exact sum of its inverters; a site reads the sum of its meters.
-Energy per minute is power / 60.
+broken, overcast) with drifting clouds (a moving sum of random steps, 5-minute knots).
+Inverter power follows irradiance times its capacity; a meter reads the exact sum of its
+inverters; a site reads the sum of its meters. Energy per minute is power / 60. Random
+numbers are counter-based (SplitMix64 of seed, site, day and stream), so any day is drawn
+without the days before it.
 
-Exactness: every minute value is a multiple of 1/16, so float sums of any grouping of
-minutes are exact (the totals stay far below 2**49): twelve 5-minute ``Wh_sum`` add up to
-the hourly one bit for bit, and ``W_max`` of a day is the max of its hours.
+Speed: the model is written once against an array backend (:mod:`._arrays`): numpy, when
+installed, computes 32 days of a quantity at once (a year of a meter's power and energy in a
+few milliseconds); pure Python computes one day at a time. Both give the same values bit for
+bit (see :mod:`._arrays` for why).
+
+Exactness: every minute value is a multiple of 1/16 (power factor and frequency: 1/1024),
+so float sums of any grouping of minutes are exact (the totals stay far below 2**49):
+twelve 5-minute ``Wh_sum`` add up to the hourly one bit for bit, and ``W_max`` of a day is
+the max of its hours.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
-import random
-from array import array
+from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
-from typing import Final
+from typing import Any, Final
 
+from locus_async.simulator._arrays import Backend, Values, best_backend, splitmix
 from locus_async.simulator._fleet import ComponentSpec, Fleet, SiteSpec
 
-__all__ = ["Aggregate", "Physics"]
+__all__ = ["Physics"]
 
 MINUTES_PER_DAY: Final = 1440
 _EPOCH: Final = date(1970, 1, 1)
@@ -37,12 +46,42 @@ _TYPICAL_SKY: Final = 0.8
 #: Plane-of-array over horizontal irradiance for a tilted array near noon.
 _TILT_GAIN: Final = 1.15
 _DERIVED_FROM_POWER: Final = frozenset({"PF", "VA", "VAR", "WphA", "WphB", "WphC"})
+#: Clouds drift in 5-minute knots: each knot sums this many random steps.
+_KNOTS: Final = MINUTES_PER_DAY // 5
+_DRIFT: Final = 8
+#: Blocks of model inputs kept (a few per site, so the meters and inverters of one site
+#: computed one after the other share them).
+_INPUT_BLOCKS: Final = 12
+#: The random streams, one per kind of draw.
+_STREAMS: Final = {"cloud": 1, "PhV": 2, "Hz": 3, "TmpAmb": 4}
 
-Aggregate = tuple[float, float, float, int]  # sum, max, min, count
+#: The minute values of one quantity by block of days (``Physics.chunk`` days each).
+Blocks = Callable[[int], Values]
 
 
-def _quantize(value: float) -> float:
-    return round(value * _Q) / _Q
+#: Sine and cosine of the sun's declination, by day of the year (1-366).
+_DECLINATION: Final = [
+    (math.sin(decl), math.cos(decl))
+    for decl in (
+        math.radians(23.44) * math.sin(2 * math.pi * (284 + doy) / 365.0) for doy in range(367)
+    )
+]
+#: How far into summer (1) or winter (-1) the northern hemisphere is, by day of the year.
+_SEASON: Final = [math.cos(2 * math.pi * (doy - 200) / 365.0) for doy in range(367)]
+
+
+def _days_of_year(days: range) -> list[int]:
+    """The day of the year (1-366) of each of consecutive epoch days ``days``."""
+    out: list[int] = []
+    day = days.start
+    while day < days.stop:
+        when = day_of(day)
+        length = 366 if calendar.isleap(when.year) else 365
+        first = when.timetuple().tm_yday
+        take = min(days.stop - day, length - first + 1)
+        out.extend(range(first, first + take))
+        day += take
+    return out
 
 
 def epoch_day(day: date) -> int:
@@ -53,12 +92,12 @@ def day_of(index: int) -> date:
     return _EPOCH + timedelta(days=index)
 
 
-class _LRU(OrderedDict[tuple[object, ...], "array[float]"]):
+class _LRU(OrderedDict[tuple[object, ...], Values]):
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
 
-    def fetch(self, key: tuple[object, ...], make: Callable[[], array[float]]) -> array[float]:
+    def fetch(self, key: tuple[object, ...], make: Callable[[], Values]) -> Values:
         found = self.get(key)
         if found is not None:
             self.move_to_end(key)
@@ -71,163 +110,209 @@ class _LRU(OrderedDict[tuple[object, ...], "array[float]"]):
 
 
 class Physics:
-    """Minute values and aggregates for a fleet. Caches days it has computed."""
+    """Minute values and their aggregates for a fleet. Caches the blocks of days it has
+    computed (``cache_days`` days of quantities in all; default: the backend's);
+    ``backend``: ``auto`` (numpy when installed), ``numpy`` or ``pure``."""
 
-    def __init__(self, fleet: Fleet, *, seed: int = 7, cache_days: int = 4096) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        seed: int = 7,
+        cache_days: int | None = None,
+        backend: str = "auto",
+    ) -> None:
         self.fleet = fleet
         self.seed = seed
-        self._arrays = _LRU(cache_days)
-        self._day_aggregates: dict[tuple[object, ...], Aggregate] = {}
-        self._cos_hour: dict[int, list[float]] = {}
+        self.xp: Backend = best_backend(backend)
+        #: Days per block: a block is computed (and cached) at once.
+        self.chunk = self.xp.chunk
+        # numpy recomputes a block faster than fresh memory for it is mapped, so it keeps
+        # few (and reuses their memory); pure Python keeps more.
+        days = cache_days if cache_days is not None else self.xp.cache_days
+        self._blocks = _LRU(max(1, days // self.chunk))
+        #: Irradiance, clouds and grid waves: kept only while the quantities of the same
+        #: blocks are computed (memory a cold request need not touch).
+        self._inputs = _LRU(_INPUT_BLOCKS)
+        self._tables: dict[tuple[object, ...], Values] = {}
+
+    # -- blocks of days ---------------------------------------------------------------
+
+    def _block(
+        self,
+        key: tuple[object, ...],
+        block: int,
+        make: Callable[[range], Values],
+        *,
+        input_only: bool = False,
+    ) -> Values:
+        """Block ``block`` (days ``[block * chunk, (block + 1) * chunk)``) of a quantity."""
+        first = block * self.chunk
+        cache = self._inputs if input_only else self._blocks
+        return cache.fetch((*key, block), lambda: make(range(first, first + self.chunk)))
+
+    def _table(self, key: tuple[object, ...], make: Callable[[], list[float]]) -> Values:
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = self.xp.table(make())
+        return table
+
+    def _keys(self, stream: str, site: SiteSpec, days: range) -> list[int]:
+        head = splitmix(splitmix(self.seed * 0x100000001B3 + _STREAMS[stream]) + site.id)
+        return [splitmix(head + day) for day in days]
 
     # -- irradiance -------------------------------------------------------------------
 
-    def _hour_angle_cosines(self, site: SiteSpec) -> list[float]:
-        table = self._cos_hour.get(site.id)
-        if table is None:
-            shift = site.longitude / 15.0
-            table = [
+    def _hour_angle_cosines(self, site: SiteSpec) -> Values:
+        shift = site.longitude / 15.0
+        return self._table(
+            ("cos", site.id),
+            lambda: [
                 math.cos(math.radians(((m / 60.0 + shift) % 24.0 - 12.0) * 15.0))
                 for m in range(MINUTES_PER_DAY)
-            ]
-            self._cos_hour[site.id] = table
-        return table
+            ],
+        )
 
-    def _clear_sky(self, site: SiteSpec, day: int) -> array[float]:
-        """Clear-sky global horizontal irradiance (W/m2) per UTC minute of ``day``."""
+    def _clear_sky(self, site: SiteSpec, block: int) -> Values:
+        """Clear-sky global horizontal irradiance (W/m2) per UTC minute."""
+        xp = self.xp
 
-        def make() -> array[float]:
-            doy = day_of(day).timetuple().tm_yday
-            decl = math.radians(23.44) * math.sin(2 * math.pi * (284 + doy) / 365.0)
+        def make(days: range) -> Values:
             lat = math.radians(site.latitude)
-            a = math.sin(lat) * math.sin(decl)
-            b = math.cos(lat) * math.cos(decl)
-            return array(
-                "d",
-                [
-                    1050.0 * s**1.15 if (s := a + b * c) > 0.0 else 0.0
-                    for c in self._hour_angle_cosines(site)
-                ],
-            )
+            sin_lat, cos_lat = math.sin(lat), math.cos(lat)
+            doys = _days_of_year(days)
+            constant = [sin_lat * _DECLINATION[doy][0] for doy in doys]
+            factor = [cos_lat * _DECLINATION[doy][1] for doy in doys]
+            # The sine of the sun's elevation; irradiance grows a little faster than it.
+            # (In-place steps: numpy reuses its arrays; the pure backend makes new ones,
+            # with the same operations in the same order.)
+            s = xp.column(factor) * self._hour_angle_cosines(site)
+            s += xp.column(constant)
+            irradiance = s * 0.15
+            irradiance += 0.85
+            irradiance *= s
+            irradiance *= 1050.0
+            return xp.positive(irradiance)  # night is 0.0
 
-        return self._arrays.fetch(("clear", site.id, day), make)
+        return self._block(("clear", site.id), block, make, input_only=True)
 
-    def _cloud(self, site: SiteSpec, day: int) -> array[float]:
-        def make() -> array[float]:
-            rng = random.Random((self.seed * 1_000_003 + site.id) * 1_000_003 + day)
-            kind = rng.random()
-            base = 0.98 if kind < 0.45 else (0.72 if kind < 0.8 else 0.32)
-            spread = 0.004 if kind < 0.45 else (0.05 if kind < 0.8 else 0.03)
-            # A random walk in 5-minute steps (clouds drift; minutes within a step share it).
-            level = base
-            knots: list[float] = []
-            uniform = rng.random
-            for _ in range(MINUTES_PER_DAY // 5):
-                level += (base - level) * 0.3 + (uniform() - 0.5) * 3.4 * spread
-                level = 0.08 if level < 0.08 else (1.05 if level > 1.05 else level)
-                knots.append(level)
-            return array("d", [k for k in knots for _ in range(5)])
+    def _cloud(self, site: SiteSpec, block: int) -> Values:
+        xp = self.xp
 
-        return self._arrays.fetch(("cloud", site.id, day), make)
+        def make(days: range) -> Values:
+            draws = xp.uniforms(self._keys("cloud", site, days), 1 + _KNOTS + _DRIFT - 1)
+            kind = xp.take(draws, 0)
+            base = xp.where(kind < 0.45, 0.98, xp.where(kind < 0.8, 0.72, 0.32))
+            spread = xp.where(kind < 0.45, 0.004, xp.where(kind < 0.8, 0.05, 0.03))
+            drift = xp.window(draws, 1, _KNOTS) + xp.window(draws, 2, _KNOTS)
+            for lag in range(2, _DRIFT):
+                drift += xp.window(draws, 1 + lag, _KNOTS)
+            drift -= 0.5 * _DRIFT  # centred: a sum of _DRIFT steps of [-0.5, 0.5)
+            drift *= spread * 1.6
+            drift += base
+            return xp.clip(drift, 0.08, 1.05)  # per 5-minute knot
 
-    def _ghi(self, site: SiteSpec, day: int) -> array[float]:
-        def make() -> array[float]:
-            clear, cloud = self._clear_sky(site, day), self._cloud(site, day)
-            return array("d", [c * k for c, k in zip(clear, cloud, strict=True)])
+        return self._block(("cloud", site.id), block, make, input_only=True)
 
-        return self._arrays.fetch(("ghi", site.id, day), make)
+    def _ghi(self, site: SiteSpec, block: int) -> Values:
+        xp = self.xp
+        return self._block(
+            ("ghi", site.id),
+            block,
+            lambda _: xp.times_knots(self._clear_sky(site, block), self._cloud(site, block)),
+            input_only=True,
+        )
 
-    def _site_wave(self, site: SiteSpec, day: int, name: str) -> array[float]:
+    def _site_wave(self, site: SiteSpec, block: int, name: str) -> Values:
         """Grid voltage, frequency and ambient temperature of a site, per minute."""
+        xp = self.xp
 
-        def make() -> array[float]:
-            rng = random.Random((self.seed * 7_919 + site.id) * 104_729 + day * 31 + len(name))
+        def make(days: range) -> Values:
+            noise = xp.uniforms(self._keys(name, site, days), MINUTES_PER_DAY)
             europe_asia = site.country_code not in ("US",)
             if name == "PhV":
                 nominal = 230.0 if europe_asia else 240.0
-                return array(
-                    "d",
-                    [
-                        _quantize(nominal + 2.5 * math.sin(m / 229.0) + rng.uniform(-0.6, 0.6))
-                        for m in range(MINUTES_PER_DAY)
-                    ],
+                swing = self._table(
+                    ("swing",), lambda: [math.sin(m / 229.0) for m in range(MINUTES_PER_DAY)]
                 )
+                return xp.quantized(nominal + 2.5 * swing + (noise * 1.2 - 0.6), _Q, _Q)
             if name == "Hz":
                 nominal = 50.0 if europe_asia else 60.0
-                return array(
-                    "d",
-                    [
-                        round((nominal + rng.uniform(-0.03, 0.03)) * 1024) / 1024
-                        for m in range(MINUTES_PER_DAY)
-                    ],
-                )
-            doy = day_of(day).timetuple().tm_yday
-            season = math.cos(2 * math.pi * (doy - 200) / 365.0) * (1 if site.latitude >= 0 else -1)
-            mean = 16.0 - abs(site.latitude) / 6.0 + 9.0 * season
+                return xp.quantized(nominal + (noise * 0.06 - 0.03), 1024.0, 1024.0)
+            hemisphere = 1 if site.latitude >= 0 else -1
+            means = [
+                16.0 - abs(site.latitude) / 6.0 + 9.0 * (_SEASON[doy] * hemisphere)
+                for doy in _days_of_year(days)
+            ]
             shift = site.longitude / 15.0
-            return array(
-                "d",
-                [
-                    _quantize(
-                        mean
-                        + 6.0 * math.sin(2 * math.pi * ((m / 60.0 + shift) % 24.0 - 9.0) / 24.0)
-                        + rng.uniform(-0.3, 0.3)
-                    )
+            daily = self._table(
+                ("daily", site.id),
+                lambda: [
+                    math.sin(2 * math.pi * ((m / 60.0 + shift) % 24.0 - 9.0) / 24.0)
                     for m in range(MINUTES_PER_DAY)
                 ],
             )
+            return xp.quantized(xp.column(means) + 6.0 * daily + (noise * 0.6 - 0.3), _Q, _Q)
 
-        return self._arrays.fetch((name, site.id, day), make)
+        return self._block((name, site.id), block, make, input_only=True)
 
     # -- component and site quantities ------------------------------------------------
 
-    def component_minutes(self, component_id: int, base: str, day: int) -> array[float]:
+    def component_minutes(self, component_id: int, base: str, day: int) -> Any:
         """Minute values of one base field of a component over UTC day ``day``."""
+        return self._day(self.component_block(component_id, base, day // self.chunk), day)
+
+    def _day(self, block: Values, day: int) -> Any:
+        offset = day % self.chunk * MINUTES_PER_DAY
+        return self.xp.flat(block)[offset : offset + MINUTES_PER_DAY]
+
+    def component_block(self, component_id: int, base: str, block: int) -> Values:
+        """Minute values of one base field of a component over block ``block`` of days."""
+        return self._component(component_id, base, block)
+
+    def _component(self, component_id: int, base: str, block: int) -> Values:
         located = self.fleet.components[component_id]
-        return self._arrays.fetch(
-            ("c", component_id, base, day),
-            lambda: self._make_component(located.component, located.site, base, day),
+        return self._block(
+            ("c", component_id, base),
+            block,
+            lambda _: self._make_component(located.component, located.site, base, block),
         )
 
     def _make_component(
-        self, component: ComponentSpec, site: SiteSpec, base: str, day: int
-    ) -> array[float]:
+        self, component: ComponentSpec, site: SiteSpec, base: str, block: int
+    ) -> Values:
+        xp = self.xp
         kind = component.node_type
         if kind == "WEATHERSTATION":
             if base == "POA":
-                return array("d", [round(g * 17.92) / _Q for g in self._ghi(site, day)])
+                return xp.quantized(self._ghi(site, block), 17.92, _Q)
             if base == "POAh":
-                return array("d", [round(g * 17.92 / 60.0) / _Q for g in self._ghi(site, day)])
-            return self._site_wave(site, day, "TmpAmb")
+                return xp.rint(self._ghi(site, block) * 17.92 / 60.0) / _Q
+            return self._site_wave(site, block, "TmpAmb")
         if base in ("PhV", "Hz"):
-            return self._site_wave(site, day, base)
+            return self._site_wave(site, block, base)
         if base == "PPV":  # line to line: sqrt(3) times line to neutral
-            volts = self._site_wave(site, day, "PhV")
-            return array("d", [round(v * _SQRT3 * _Q) / _Q for v in volts])
+            return xp.quantized(self._site_wave(site, block, "PhV") * _SQRT3, _Q, _Q)
         if base in _DERIVED_FROM_POWER:
-            return self._from_power(component, base, day)
+            return self._from_power(component, base, block)
         if base in ("W", "Wh") and component.parent_id is not None:
             parent = self.fleet.components[component.parent_id].component
             if parent.node_type == "METER":
-                return self._share_of_meter(component, parent, base, day)
+                return self._share_of_meter(component, parent, base, block)
         if base == "W":
-            capacity = component.capacity_w
-            if kind == "METER":
-                capacity = sum(c.capacity_w for c in self.fleet.children(component.id)) or capacity
-            scale = capacity / 1000.0 * 0.96 * _Q
-            return array("d", [round(g * scale) / _Q if g else 0.0 for g in self._ghi(site, day)])
+            scale = self._capacity(component) / 1000.0 * 0.96 * _Q
+            return xp.quantized(self._ghi(site, block), scale, _Q)
         if base == "Wh":
-            power = self.component_minutes(component.id, "W", day)
-            return array("d", [round(w * (_Q / 60.0)) / _Q if w else 0.0 for w in power])
+            return xp.quantized(self._component(component.id, "W", block), _Q / 60.0, _Q)
         if base == "A":
-            power = self.component_minutes(component.id, "W", day)
-            volts = self._site_wave(site, day, "PhV")
-            return array("d", [round(w / v * _Q) / _Q for w, v in zip(power, volts, strict=True)])
+            power = self._component(component.id, "W", block)
+            volts = self._site_wave(site, block, "PhV")
+            return xp.quantized(power / volts, _Q, _Q)
         raise KeyError(base)
 
     def _share_of_meter(
-        self, component: ComponentSpec, meter: ComponentSpec, base: str, day: int
-    ) -> array[float]:
+        self, component: ComponentSpec, meter: ComponentSpec, base: str, block: int
+    ) -> Values:
         """An inverter's part of its meter's reading: the meter is exactly their sum.
 
         Every inverter but the last gets its capacity share rounded down to the quantum; the
@@ -235,14 +320,12 @@ class Physics:
         negative).
         """
         siblings = self.fleet.children(meter.id)
-        total = self.component_minutes(meter.id, base, day)
+        total = self._component(meter.id, base, block)
         if component.id == siblings[-1].id:
-            others = [self.component_minutes(s.id, base, day) for s in siblings[:-1]]
-            if not others:
-                return total
-            return array("d", [t - sum(parts) for t, *parts in zip(total, *others, strict=True)])
+            others = [self._component(s.id, base, block) for s in siblings[:-1]]
+            return total - _added(others) if others else total
         share = component.capacity_w / sum(s.capacity_w for s in siblings) * _Q
-        return array("d", [int(t * share) / _Q for t in total])
+        return self.xp.trunc(total * share) / _Q
 
     def _capacity(self, component: ComponentSpec) -> float:
         if component.node_type == "METER":
@@ -251,39 +334,32 @@ class Physics:
             )
         return component.capacity_w
 
-    def _from_power(self, component: ComponentSpec, base: str, day: int) -> array[float]:
+    def _from_power(self, component: ComponentSpec, base: str, block: int) -> Values:
         """Power factor, apparent and reactive power, and the three phases, from ``W``.
 
         The power factor rises with load (multiples of 1/1024, so sums stay exact); the
         phases split the power in thirds of the quantum, the last phase taking what is
         left, so ``WphA + WphB + WphC == W`` bit for bit.
         """
-        power = self.component_minutes(component.id, "W", day)
+        xp = self.xp
+        power = self._component(component.id, "W", block)
         if base == "PF":
             capacity = self._capacity(component) or 1.0
-            return array(
-                "d",
-                [
-                    round((0.95 + 0.045 * min(1.0, w / capacity)) * 1024) / 1024 if w else 1.0
-                    for w in power
-                ],
-            )
+            load = xp.minimum(1.0, power / capacity)
+            return xp.where(power != 0.0, xp.quantized(0.95 + 0.045 * load, 1024.0, 1024.0), 1.0)
         if base in ("VA", "VAR"):
-            factors = self.component_minutes(component.id, "PF", day)
-            apparent = [round(w / f * _Q) / _Q for w, f in zip(power, factors, strict=True)]
             if base == "VA":
-                return array("d", apparent)
-            return array(
-                "d",
-                [
-                    round(math.sqrt(max(0.0, va * va - w * w)) * _Q) / _Q
-                    for va, w in zip(apparent, power, strict=True)
-                ],
-            )
-        quanta = [round(w * _Q) for w in power]
+                return xp.quantized(power / self._component(component.id, "PF", block), _Q, _Q)
+            apparent = self._component(component.id, "VA", block)
+            square = apparent * apparent - power * power
+            return xp.quantized(xp.sqrt(xp.where(square > 0.0, square, 0.0)), _Q, _Q)
+        quanta = xp.rint(power * _Q)
+        # A third, rounded down: for n = 3k + r (r = 0, 1, 2), (n - 1) / 3 is within 1/3 of
+        # k, so rounding gives k (and adding 0.0 turns the -0.0 of n = 0 into 0.0).
+        third = xp.rint((quanta - 1.0) / 3.0) + 0.0
         if base in ("WphA", "WphB"):
-            return array("d", [(n // 3) / _Q for n in quanta])
-        return array("d", [(n - 2 * (n // 3)) / _Q for n in quanta])
+            return third / _Q
+        return (quanta - 2.0 * third) / _Q
 
     def modelled_key(self, site_id: int, base: str, params: dict[str, str]) -> str:
         """The minute source name of a modelled field with its parameters (``W_m`` and
@@ -293,114 +369,128 @@ class Physics:
         source = params.get("irradianceSource", "weatherStation")
         return f"{base}:{source}:{params.get('inverterClipping', 'false')}"
 
-    def _model(self, site: SiteSpec, key: str, day: int) -> array[float]:
+    def _model(self, site: SiteSpec, key: str, block: int) -> Values:
         """The simple (PVWatts-like) model: irradiance on the tilted array (horizontal
         times a tilt gain) times the site's size (DC) and a derate, clipped at the
         inverters' rating when asked. Irradiance from the site's weather station (the
         measured GHI) or typical-year clear sky (TMY3)."""
+        xp = self.xp
         base, source, clip = key.split(":")
         if base == "Wh_m":
-            power = self.site_minutes(site.id, f"W_m:{source}:{clip}", day)
-            return array("d", [round(w * (_Q / 60.0)) / _Q for w in power])
+            power = self._site(site.id, f"W_m:{source}:{clip}", block)
+            return xp.quantized(power, _Q / 60.0, _Q)
         if source == "weatherStation":
-            irradiance: Sequence[float] = self._ghi(site, day)
+            irradiance = self._ghi(site, block)
         else:
-            irradiance = [g * _TYPICAL_SKY for g in self._clear_sky(site, day)]
-        scale = site.size_kw * _TILT_GAIN * 0.82 * _Q
-        limit = math.inf
-        if clip == "true":
-            inverters = [c for c in site.components if c.node_type == "INVERTER"]
-            limit = sum(c.capacity_w for c in inverters) or site.size_kw * 1000.0
-        return array("d", [min(round(g * scale) / _Q, limit) for g in irradiance])
+            irradiance = self._clear_sky(site, block) * _TYPICAL_SKY
+        power = xp.quantized(irradiance, site.size_kw * _TILT_GAIN * 0.82 * _Q, _Q)
+        if clip != "true":
+            return power
+        inverters = [c for c in site.components if c.node_type == "INVERTER"]
+        return xp.minimum(power, sum(c.capacity_w for c in inverters) or site.size_kw * 1000.0)
 
-    def site_minutes(self, site_id: int, base: str, day: int) -> array[float]:
+    def site_minutes(self, site_id: int, base: str, day: int) -> Any:
         """Minute values of a site-level base field (its meters added up, or modelled)."""
-        site = self.fleet.sites[site_id][0]
+        return self._day(self._site(site_id, base, day // self.chunk), day)
 
-        def make() -> array[float]:
+    def site_block(self, site_id: int, base: str, block: int) -> Values:
+        """Minute values of a site-level base field over block ``block`` of days."""
+        return self._site(site_id, base, block)
+
+    def _site(self, site_id: int, base: str, block: int) -> Values:
+        site = self.fleet.sites[site_id][0]
+        xp = self.xp
+
+        def make(days: range) -> Values:
             if base == "Wh_e":
                 scale = site.size_kw * 0.82 * 0.96 * 0.95 / 60.0 * _Q
-                return array("d", [round(g * scale) / _Q for g in self._clear_sky(site, day)])
+                return xp.quantized(self._clear_sky(site, block), scale, _Q)
             if base.startswith(("W_m:", "Wh_m:")):
-                return self._model(site, base, day)
+                return self._model(site, base, block)
             if base == "GHI_m":
-                return array("d", [round(g * _Q) / _Q for g in self._ghi(site, day)])
-            if base == "GHIh_m":
-                return self.insolation_minutes(site_id, day)
+                return xp.quantized(self._ghi(site, block), _Q, _Q)
+            if base == "GHIh_m":  # modelled global horizontal insolation (Wh/m2)
+                return xp.quantized(self._ghi(site, block), _Q / 60.0, _Q)
             if base == "GHIh_t":  # the typical year's insolation: expected irradiance
-                clear = self._clear_sky(site, day)
-                return array("d", [round(g * _TYPICAL_SKY * (_Q / 60.0)) / _Q for g in clear])
+                return xp.quantized(self._clear_sky(site, block) * _TYPICAL_SKY, _Q / 60.0, _Q)
             meters = self.fleet.meters(site_id)
-            return _add([self.component_minutes(m.id, base, day) for m in meters])
+            if not meters:
+                return xp.full_day(0.0, len(days))
+            return _added([self._component(m.id, base, block) for m in meters])
 
-        return self._arrays.fetch(("s", site_id, base, day), make)
+        return self._block(("s", site_id, base), block, make)
 
-    def insolation_minutes(self, site_id: int, day: int) -> array[float]:
-        """Modelled global horizontal insolation (Wh/m2) per minute, for bulk data."""
-        site = self.fleet.sites[site_id][0]
-        return self._arrays.fetch(
-            ("ghih", site_id, day),
-            lambda: array("d", [round(g * (_Q / 60.0)) / _Q for g in self._ghi(site, day)]),
-        )
+    # -- buckets ----------------------------------------------------------------------
 
-    def span(self, minutes: Callable[[int], array[float]], start: int, end: int) -> array[float]:
-        """Minute values over epoch minutes ``[start, end)`` as one contiguous array."""
-        out: array[float] = array("d")
-        for day in range(start // MINUTES_PER_DAY, (end - 1) // MINUTES_PER_DAY + 1):
-            base = day * MINUTES_PER_DAY
-            values = minutes(day)
-            lo, hi = max(start, base) - base, min(end, base + MINUTES_PER_DAY) - base
-            out.extend(values if (lo, hi) == (0, MINUTES_PER_DAY) else values[lo:hi])
-        return out
+    def _pieces(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(block, first minute, lo, hi)`` of each block's part ``[lo, hi)`` of epoch
+        minutes ``[start, end)``, in order."""
+        size = self.chunk * MINUTES_PER_DAY
+        for block in range(start // size, (end - 1) // size + 1):
+            base = block * size
+            yield block, base, max(start, base), min(end, base + size)
 
-    # -- aggregation --------------------------------------------------------------------
+    def columns(
+        self, specs: Sequence[tuple[Blocks, str]], starts: list[int], end: int
+    ) -> list[list[float]]:
+        """For each ``(blocks, how)``, one value per bucket of adjoining buckets (bucket
+        ``i``: epoch minutes ``[starts[i], starts[i + 1])``, the last to ``end``); ``how``:
+        sum, max, min, avg, or ``each`` (every minute's value: buckets of one minute).
 
-    def aggregate(
-        self,
-        minutes: Callable[[int], array[float]],
-        key: tuple[object, ...] | Callable[[int], tuple[object, ...]],
-        start: int,
-        end: int,
-    ) -> Aggregate | None:
-        """sum/max/min/count over epoch minutes ``[start, end)``; None when empty."""
+        Block by block, every quantity of a block before the next block, so a block's
+        inputs are computed once and little memory is held; a bucket across a block edge
+        combines its parts (exactly: sums of multiples of 1/16)."""
+        xp = self.xp
+        outs: list[list[float]] = [[] for _ in specs]
+        first = 0  # the first bucket that reaches into the current block
+        count = len(starts)
+        for block, base, lo, hi in self._pieces(starts[0], end):
+            last = bisect_left(starts, hi, lo=first) - 1  # the last bucket starting here
+            offsets = [start - lo for start in starts[first : last + 1]]
+            offsets[0] = max(offsets[0], 0)  # the first may have begun in the block before
+            for (blocks, how), out in zip(specs, outs, strict=True):
+                piece = xp.flat(blocks(block))[lo - base : hi - base]
+                if how == "each":
+                    out.extend(xp.values(piece))
+                    continue
+                kind = "sum" if how == "avg" else how
+                parts = xp.reduce(piece, offsets, kind)
+                if first < len(out):  # the bucket began in the block before
+                    head, parts = parts[0], parts[1:]
+                    before = out[first]
+                    if kind == "sum":
+                        out[first] = before + head
+                    elif kind == "max":
+                        out[first] = head if head > before else before
+                    else:
+                        out[first] = head if head < before else before
+                out.extend(parts)
+            # The last bucket goes on into the next block unless it ends at this edge.
+            ends_at = starts[last + 1] if last + 1 < count else end
+            first = last if ends_at > hi else last + 1
+        ends = [*starts[1:], end]
+        for index, (_, how) in enumerate(specs):
+            if how == "avg":
+                outs[index] = [
+                    total / (b - a) for total, a, b in zip(outs[index], starts, ends, strict=True)
+                ]
+        return outs
+
+    def total(self, blocks: Blocks, start: int, end: int) -> float | None:
+        """The sum over epoch minutes ``[start, end)``; None when empty."""
         if start >= end:
             return None
-        total = 0.0
-        high = -math.inf
-        low = math.inf
-        count = 0
-        first_day, last_day = start // MINUTES_PER_DAY, (end - 1) // MINUTES_PER_DAY
-        for day in range(first_day, last_day + 1):
-            base = day * MINUTES_PER_DAY
-            lo = max(start, base) - base
-            hi = min(end, base + MINUTES_PER_DAY) - base
-            if lo == 0 and hi == MINUTES_PER_DAY:
-                day_key = key(day) if callable(key) else (*key, day)
-                cached = self._day_aggregates.get(day_key)
-                if cached is None:
-                    values = minutes(day)
-                    cached = (sum(values), max(values), min(values), MINUTES_PER_DAY)
-                    self._day_aggregates[day_key] = cached
-                part_sum, part_max, part_min, part_count = cached
-            else:
-                values = minutes(day)
-                if hi - lo == 1:
-                    value = values[lo]
-                    part_sum = part_max = part_min = value
-                else:
-                    segment = values[lo:hi]
-                    part_sum, part_max, part_min = sum(segment), max(segment), min(segment)
-                part_count = hi - lo
-            total += part_sum
-            high = part_max if part_max > high else high
-            low = part_min if part_min < low else low
-            count += part_count
-        return total, high, low, count
+        return self.columns([(blocks, "sum")], [start], end)[0][0]
+
+    def minute(self, blocks: Blocks, minute: int) -> float:
+        """The value at epoch minute ``minute``."""
+        size = self.chunk * MINUTES_PER_DAY
+        return float(self.xp.flat(blocks(minute // size))[minute % size])
 
 
-def _add(arrays: Sequence[array[float]]) -> array[float]:
-    if not arrays:
-        return array("d", bytes(8 * MINUTES_PER_DAY))
-    if len(arrays) == 1:
-        return arrays[0]
-    return array("d", [sum(values) for values in zip(*arrays, strict=True)])
+def _added(blocks: Sequence[Values]) -> Values:
+    """The minute by minute sum, added left to right."""
+    total = blocks[0]
+    for block in blocks[1:]:
+        total = total + block
+    return total

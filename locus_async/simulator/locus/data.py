@@ -6,16 +6,15 @@ Owns: data bodies and the ground truth. Must never: read the real clock.
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Callable
+from bisect import bisect_right
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from locus_async.simulator._calendar import bucket_starts, format_many, format_ts, parse_local
 from locus_async.simulator._fleet import BULK_FIELDS, Quantity
 from locus_async.simulator._http import SimRequest
-from locus_async.simulator._physics import MINUTES_PER_DAY, epoch_day
+from locus_async.simulator._physics import MINUTES_PER_DAY, Blocks, epoch_day
 from locus_async.simulator.locus.state import (
     GRANULARITIES,
     LIMITS,
@@ -24,6 +23,21 @@ from locus_async.simulator.locus.state import (
     _Reject,
     _zone,
 )
+
+_SUB_DAILY: Final = frozenset({"1min", "5min", "15min", "hourly"})
+
+
+def _run(minutes: list[int], first_ok: int, until: int) -> tuple[int, int, list[int], int]:
+    """The buckets with data among buckets ``[minutes[i], minutes[i + 1])``: the first
+    and last index, their starts (the first clipped to ``first_ok``) and the end
+    (clipped to ``until``); no buckets: first > last."""
+    count = len(minutes) - 1
+    first = max(0, bisect_right(minutes, first_ok) - 1)
+    last = min(count - 1, bisect_right(minutes, until - 1) - 1)
+    lo, hi = max(minutes[first], first_ok), min(minutes[last + 1], until)
+    if first > last or lo >= hi:
+        return 0, -1, [], 0
+    return first, last, [lo, *minutes[first + 1 : last + 1]], hi
 
 
 def _field_parameters(quantities: list[Quantity], params: dict[str, str]) -> dict[str, str]:
@@ -187,35 +201,28 @@ class DataHandlers(CoreState):
             kind, ident, fields=fields, start=start, end=end, tz=tz, gran=gran, params=model
         )
 
-    def _minutes_source(
-        self, kind: str, ident: int, base: str, now: float
-    ) -> tuple[Callable[[int], Any], Callable[[int], tuple[object, ...]]]:
-        """The minute values of one base field by UTC day as the server has them at ``now``,
-        and the key under which a whole day's aggregate may be cached."""
+    def _minutes_source(self, kind: str, ident: int, base: str, now: float) -> Blocks:
+        """The minute values of one base field by block of days as the server has them
+        at ``now`` (hours still to be revised at their first values)."""
+        physics = self.physics
         if kind != "components":
-            return (
-                lambda day: self.physics.site_minutes(ident, base, day),
-                lambda day: (kind, ident, base, day),
-            )
+            return lambda block: physics.site_block(ident, base, block)
         timeline = self.timeline
 
-        def minutes(day: int) -> Any:
-            values = self.physics.component_minutes(ident, base, day)
-            pending = timeline.pending_hours(ident, day, now) if timeline is not None else ()
-            if not pending:
+        def minutes(block: int) -> Any:
+            values = physics.component_block(ident, base, block)
+            if timeline is None:
                 return values
-            revised = array("d", values)
-            scale = timeline.revision_scale if timeline is not None else 1.0
-            for hour in pending:
-                for index in range(hour * 60, hour * 60 + 60):
-                    revised[index] = values[index] * scale
-            return revised
+            first = block * physics.chunk
+            hours = [
+                (start, start + 60)
+                for day in range(first, first + physics.chunk)
+                for hour in timeline.pending_hours(ident, day, now)
+                for start in ((day - first) * MINUTES_PER_DAY + hour * 60,)
+            ]
+            return physics.xp.scaled(values, hours, timeline.revision_scale) if hours else values
 
-        def key(day: int) -> tuple[object, ...]:
-            pending = timeline.pending_hours(ident, day, now) if timeline is not None else ()
-            return (kind, ident, base, day, pending)
-
-        return minutes, key
+        return minutes
 
     def _available(self, kind: str, ident: int, now: float) -> tuple[int, int]:
         """Epoch minutes ``[from, until)`` with data at ``now``: commissioning to the
@@ -269,59 +276,40 @@ class DataHandlers(CoreState):
             for name, (base, how) in ((n, n.rsplit("_", 1)) for n in fields)
         ]
         sources = {base: self._minutes_source(kind, ident, base, moment) for _, base, _ in plan}
-        out: list[dict[str, Any]] = []
-        physics = self.physics
-        # Sub-daily: slice buckets out of one contiguous minute array per base field.
-        contiguous = gran in ("1min", "5min", "15min", "hourly")
-        span_lo = max(starts[0] // 60, first_ok)
-        span_hi = min(starts[-1] // 60, until)
-        spans = (
-            {base: physics.span(source[0], span_lo, span_hi) for base, source in sources.items()}
-            if contiguous and span_lo < span_hi
-            else {}
-        )
         labels = (
-            format_many(starts[:-1], tz) if contiguous else [format_ts(b, tz) for b in starts[:-1]]
+            format_many(starts[:-1], tz)
+            if gran in _SUB_DAILY
+            else [format_ts(b, tz) for b in starts[:-1]]
         )
-        one_minute = gran == "1min"
-        if one_minute and span_lo == starts[0] // 60 and span_hi == starts[-1] // 60:
-            # Every minute has data: one value per row, no clipping.
-            columns = [(name, spans[base]) for name, base, _ in plan]
-            for index, label in enumerate(labels):
-                values: dict[str, Any] = {"id": ident, "ts": label}
-                for name, column in columns:
-                    values[name] = column[index]
-                out.append(values)
-            return out
-        for index, label in enumerate(labels):
-            b_start, b_end = starts[index], starts[index + 1]
-            row: dict[str, Any] = {"id": ident, "ts": label}
-            lo = max(b_start // 60, first_ok)
-            hi = min(-(-b_end // 60), until)
-            if lo < hi:
-                for name, base, how in plan:
-                    if one_minute:
-                        row[name] = spans[base][lo - span_lo]
-                        continue
-                    if contiguous:
-                        segment = spans[base][lo - span_lo : hi - span_lo]
-                        if how == "sum":
-                            row[name] = sum(segment)
-                        elif how == "max":
-                            row[name] = max(segment)
-                        elif how == "min":
-                            row[name] = min(segment)
-                        else:
-                            row[name] = sum(segment) / len(segment)
-                        continue
-                    minutes, key = sources[base]
-                    agg = physics.aggregate(minutes, key, lo, hi)
-                    if agg is None:
-                        continue
-                    total, high, low, count = agg
-                    row[name] = {"sum": total, "max": high, "min": low}.get(how, total / count)
-            out.append(row)
-        return out
+        names = [name for name, _, _ in plan]
+        if gran in _SUB_DAILY or all(b % 60 == 0 for b in starts):
+            # Buckets of whole minutes: one run of adjoining buckets, reduced block by block.
+            first, last, run, run_end = _run([b // 60 for b in starts], first_ok, until)
+            how_of = "each" if gran == "1min" else None
+            columns = (
+                self.physics.columns(
+                    [(sources[base], how_of or how) for _, base, how in plan], run, run_end
+                )
+                if run
+                else [[] for _ in plan]
+            )
+        else:  # a zone whose offset has seconds: a minute may belong to two buckets
+            spans = [
+                (max(starts[i] // 60, first_ok), min(-(-starts[i + 1] // 60), until))
+                for i in range(len(labels))
+            ]
+            full = [i for i, (lo, hi) in enumerate(spans) if lo < hi]
+            first, last = (full[0], full[-1]) if full else (0, -1)
+            values = [
+                self.physics.columns([(sources[base], how) for _, base, how in plan], [lo], hi)
+                for lo, hi in spans[first : last + 1]
+            ]
+            columns = [[bucket[index][0] for bucket in values] for index in range(len(plan))]
+        rows = [{"id": ident, "ts": label} for label in labels]
+        for name, column in zip(names, columns, strict=True):
+            for row, value in zip(rows[first : last + 1], column, strict=True):
+                row[name] = value
+        return rows
 
     def _latest(self, ident: int, fields: list[str], tz: ZoneInfo) -> list[dict[str, Any]]:
         now = self.clock()
@@ -330,8 +318,8 @@ class DataHandlers(CoreState):
         row: dict[str, Any] = {"id": ident, "ts": format_ts(minute * 60, tz)}
         if minute >= first_ok:
             for name in fields:
-                minutes, _ = self._minutes_source("components", ident, name.rsplit("_", 1)[0], now)
-                row[name] = minutes(minute // MINUTES_PER_DAY)[minute % MINUTES_PER_DAY]
+                blocks = self._minutes_source("components", ident, name.rsplit("_", 1)[0], now)
+                row[name] = self.physics.minute(blocks, minute)
         return [row]
 
     def _partners_sites_data(
@@ -409,10 +397,7 @@ class DataHandlers(CoreState):
         return out
 
     def _site_sum(self, sid: int, base: str, lo: int, hi: int) -> float | None:
-        agg = self.physics.aggregate(
-            lambda day: self.physics.site_minutes(sid, base, day), ("sites", sid, base), lo, hi
-        )
-        return agg[0] if agg is not None else None
+        return self.physics.total(lambda block: self.physics.site_block(sid, base, block), lo, hi)
 
     def ground_truth(
         self,
