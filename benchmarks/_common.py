@@ -18,13 +18,7 @@ import httpx
 
 from locus_async.simulator import DEFAULT_ACCOUNT
 
-TOKEN_FORM = {
-    "grant_type": "password",
-    "client_id": DEFAULT_ACCOUNT.client_id,
-    "client_secret": DEFAULT_ACCOUNT.client_secret,
-    "username": DEFAULT_ACCOUNT.username or "",
-    "password": DEFAULT_ACCOUNT.password or "",
-}
+TOKEN_FORM = DEFAULT_ACCOUNT.token_form()
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ does the same for SolarNetwork on the same shell, signing each request with SNWS
 
 import logging as _logging
 
+from locus_async._core.converter import from_jsonable, to_jsonable
 from locus_async._shell.limiter import AdaptiveLimiter, Limiter, LocalLimiter, Priority, Slot
 from locus_async._shell.redis import RedisLimiter, RedisTokenStore
 from locus_async._shell.retry import RetryPolicy, set_testing, testing
@@ -21,16 +22,18 @@ from locus_async.errors import (
     AuthenticationError,
     BadRequest,
     CertificateError,
+    ClientClosed,
     ClockSkewError,
+    EventLoopChanged,
     InstructionTimeout,
     InvalidArgumentType,
     LocusError,
     NotFound,
     PermissionDenied,
     RateLimited,
+    RequestTimeout,
     ResponseDecodeError,
     ServerError,
-    TimeoutError,
     TransportError,
     UsageError,
     ValidationFailed,
@@ -94,11 +97,13 @@ __all__ = [
     "CertificateError",
     "CheckpointError",
     "Client",
+    "ClientClosed",
     "ClientCredentialsGrant",
     "ClientStats",
     "ClockSkewError",
     "CompactionResult",
     "Component",
+    "EventLoopChanged",
     "FieldParameter",
     "Granularity",
     "InstallInfo",
@@ -121,6 +126,7 @@ __all__ = [
     "RedisLimiter",
     "RedisTokenStore",
     "RefreshTokenGrant",
+    "RequestTimeout",
     "ResponseDecodeError",
     "RetryPolicy",
     "ServerError",
@@ -130,7 +136,6 @@ __all__ = [
     # SolarNetwork
     "SolarNetClient",
     "TimeSeries",
-    "TimeoutError",
     "Timeouts",
     "Token",
     # authentication
@@ -144,10 +149,49 @@ __all__ = [
     "WindowStream",
     "__version__",
     "compact_dataset",
+    "from_jsonable",
     "set_testing",
     "snws2_authorization",
     "testing",
+    "to_jsonable",
 ]
+
+
+def _public_paths() -> None:
+    """Classes and functions defined in private modules show the path users import them
+    by (``locus_async.LocalLimiter``, not ``locus_async._shell.limiter.LocalLimiter``) in
+    reprs, ``help()`` and tracebacks. attrs classes keep theirs: their annotations are
+    resolved in the module that defines them."""
+    import attrs as _attrs
+
+    for name in __all__:
+        value = globals()[name]
+        module = getattr(value, "__module__", "") or ""
+        private = any(part.startswith("_") for part in module.split(".")[1:])
+        if not private or (isinstance(value, type) and _attrs.has(value)):
+            continue
+        if isinstance(value, type) or callable(value):
+            value.__module__ = __name__
+
+
+_public_paths()
+
+
+def __getattr__(name: str) -> object:
+    """``locus_async.TimeoutError``, the old name of ``RequestTimeout``, still works (with
+    a DeprecationWarning) but is not exported: ``import *`` no longer shadows the builtin."""
+    if name == "TimeoutError":
+        import warnings
+
+        warnings.warn(
+            "locus_async.TimeoutError is now locus_async.RequestTimeout (a builtin "
+            "TimeoutError too): the old name will go in 1.0",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RequestTimeout
+    raise AttributeError(f"module 'locus_async' has no attribute {name!r}")
+
 
 # A library logs and lets the application decide where logs go: without this, Python's
 # last-resort handler would print our retry warnings to stderr on its own.

@@ -31,16 +31,18 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "CertificateError",
+    "ClientClosed",
     "ClockSkewError",
+    "EventLoopChanged",
     "InstructionTimeout",
     "InvalidArgumentType",
     "LocusError",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "ResponseDecodeError",
     "ServerError",
-    "TimeoutError",
     "TransportError",
     "UsageError",
     "ValidationFailed",
@@ -61,6 +63,18 @@ class InvalidArgumentType(UsageError, TypeError):
     """An argument has the wrong type; nothing was sent."""
 
 
+class ClientClosed(UsageError):
+    """The client was closed (``aclose()``, or its ``async with`` block ended); nothing was
+    sent. Make a new client, or keep using this one inside its block."""
+
+
+class EventLoopChanged(UsageError):
+    """The client is used in an event loop other than the one it was first used in (each
+    ``asyncio.run`` or ``trio.run`` starts a new loop); nothing was sent. Its connections
+    and limits belong to that loop: make the client inside the function you run, or run
+    the whole program in one loop."""
+
+
 class TransportError(LocusError):
     """No usable HTTP response: connection refused or reset, timeout, body cut off.
 
@@ -76,8 +90,13 @@ class TransportError(LocusError):
         self.request_sent = request_sent
 
 
-class TimeoutError(TransportError, builtins.TimeoutError):
-    """A connect, read, write, pool or whole-call deadline expired."""
+class RequestTimeout(TransportError, builtins.TimeoutError):
+    """A connect, read, write, pool or whole-call deadline expired. Also a builtin
+    ``TimeoutError``, so ``except TimeoutError`` catches it."""
+
+
+#: The name of ``RequestTimeout`` before 0.2 (it shadowed the builtin on ``import *``).
+TimeoutError = RequestTimeout
 
 
 class CertificateError(TransportError):

@@ -16,6 +16,12 @@ metadata says ``key``. Strict mode raises on all of it, unknown keys included, a
 where. ``statusCode``, which the API puts on every body and on some list items, is
 allowed in both.
 
+The way back: ``to_jsonable`` unstructures any model (and lists, tuples, mappings of
+them) through a cattrs converter into what the wire carries: wire names, ISO 8601 times
+with their offset, unix seconds where the wire has them, arrays for tuples. Fields marked
+``SECRET`` (tokens, SNWS2 secrets) are left out unless asked for. ``structure`` reads the
+result back to an equal object.
+
 Must never: do I/O, or quote a body (token responses hold secrets).
 """
 
@@ -40,21 +46,24 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from locus_async.errors import ResponseDecodeError
 
 __all__ = [
     "KEY",
+    "SECRET",
     "Forgiven",
     "configure_converter",
     "decode_json",
     "forgiving",
+    "from_jsonable",
     "is_strict",
     "make_converter",
     "note_forgiven",
     "structure",
     "summarise",
+    "to_jsonable",
     "wire_name",
 ]
 
@@ -63,6 +72,9 @@ T = TypeVar("T")
 #: Field metadata of a *key* besides ``id``: a field its item means nothing without. If
 #: it is missing or invalid, lenient mode drops the item instead of reading it as empty.
 KEY: Final[Mapping[str, bool]] = {"key": True}
+
+#: Field metadata of a secret (a token, a signing secret): ``to_jsonable`` leaves it out.
+SECRET: Final[Mapping[str, bool]] = {"secret": True}
 
 #: Keys every Locus body may carry besides the documented ones.
 _ENVELOPE_KEYS: Final = frozenset({"statusCode"})
@@ -548,3 +560,85 @@ def decode_json(content: bytes, *, request: str = "", quote_body: bool = True) -
         else:
             what = f"the body is not JSON ({exc.msg})"
         raise ResponseDecodeError(what, path="$", request=request, garbled=True) from None
+
+
+# -- the way back: models to JSON ------------------------------------------------------
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _unstructure_date(value: date) -> str:
+    return value.isoformat()
+
+
+def _epoch(value: datetime) -> int | float:
+    seconds = value.timestamp()
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def _make_unstructurer(*, secrets: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(unstruct_collection_overrides={tuple: list})
+    converter.register_unstructure_hook(datetime, _unstructure_datetime)
+    converter.register_unstructure_hook(date, _unstructure_date)
+
+    def attrs_factory(cls: type[Any]) -> Callable[[Any], Any]:
+        overrides: dict[str, Any] = {}
+        for attribute in attrs.fields(cls):
+            epoch = attribute.metadata.get("epoch")
+            overrides[attribute.name] = override(
+                rename=wire_name(attribute),
+                omit=bool(attribute.metadata.get("secret")) and not secrets,
+                unstruct_hook=_epoch if epoch else None,
+            )
+        return make_dict_unstructure_fn(cls, converter, **overrides)
+
+    converter.register_unstructure_hook_factory(attrs.has, attrs_factory)
+    return converter
+
+
+_UNSTRUCTURERS: Final = {
+    False: _make_unstructurer(secrets=False),
+    True: _make_unstructurer(secrets=True),
+}
+
+
+def to_jsonable(value: Any, *, secrets: bool = False) -> Any:
+    """``value`` as the wire carries it: plain dicts, lists, strings, numbers, booleans
+    and None, ready for ``json.dumps``, FastAPI or a message queue.
+
+    A model becomes an object with its wire names (``siteId``), times ISO 8601 strings
+    with their offset (unix seconds where the wire has them), tuples arrays; lists,
+    tuples and mappings of models work too, as does anything iterable of them (a
+    ``TimeSeries``: its rows). Secrets (tokens, SNWS2 secrets) are left out unless
+    ``secrets=True``. ``locus_async.from_jsonable(Model, data)`` reads it back.
+    """
+    converter = _UNSTRUCTURERS[bool(secrets)]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if attrs.has(type(value)) or isinstance(value, datetime | date):
+        return converter.unstructure(value)
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item, secrets=secrets) for key, item in value.items()}
+    try:
+        items = iter(value)
+    except TypeError:
+        raise TypeError(
+            f"to_jsonable cannot convert a {type(value).__name__}: a model, a list, "
+            "a mapping or an iterable of them"
+        ) from None
+    return [to_jsonable(item, secrets=secrets) for item in items]
+
+
+@functools.cache
+def _reading_converter(strict: bool) -> cattrs.Converter:
+    return make_converter(strict=strict)
+
+
+def from_jsonable(cls: type[T], data: object, *, strict: bool = False) -> T:
+    """A ``cls`` (a model, or ``list[Model]``, ``tuple[Model, ...]``) read from JSON data as
+    the client reads the wire: what ``to_jsonable`` wrote comes back equal. Lenient by
+    default (see the module); ``strict=True`` refuses anything off the schema. Raises
+    ``ResponseDecodeError`` naming the JSON path."""
+    return structure(_reading_converter(bool(strict)), data, cls, request="from_jsonable")

@@ -9,21 +9,24 @@ them and wires the Session), and ``ShellClient`` (``async with``, ``aclose``, ``
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 import anyio
+import attrs
 import cattrs
 
+from locus_async._core.checks import check_whole
 from locus_async._core.pacing import RateLimit
-from locus_async._shell.limiter import Limiter, LocalLimiter
+from locus_async._shell.limiter import Limiter, LocalLimiter, Priority
 from locus_async._shell.retry import RetryPolicy
 from locus_async._shell.session import Authenticator, Decipher, Session
 from locus_async._shell.stats import ClientStats
-from locus_async._shell.transport import Timeouts, Transport
+from locus_async._shell.transport import Timeouts, Transport, timeouts_of
 from locus_async.errors import InvalidArgumentType, UsageError
 
 if TYPE_CHECKING:
@@ -38,8 +41,13 @@ class ShellOptions(TypedDict, total=False):
     """Keyword arguments every client takes for the shared shell.
 
     ``max_concurrency``: requests on the wire at once (default 1), or ``limiter`` to share
-    one between clients or processes; ``retry``: a RetryPolicy; ``timeouts``: Timeouts;
-    ``transport``: an httpx transport (the simulators' in-process one, for example);
+    one between clients or processes; ``retry``: a RetryPolicy, or ``max_retries``: retries
+    after the first try (as httpx and openai-python take it); ``timeout``: seconds for
+    every phase, an ``httpx.Timeout`` or ``Timeouts`` (``timeouts`` is the older name);
+    ``transport``: an httpx transport (the simulators' in-process one, for example), or
+    ``http_client``: your own ``httpx.AsyncClient`` (proxies, mTLS, custom transports; it
+    stays yours to close); ``event_hooks``: httpx's ``{"request": [...], "response": [...]}``
+    (the request's headers hold the credentials: never log them);
     ``verify``: TLS verification or an SSLContext; ``max_response_bytes``: the largest body
     accepted; ``headers``: extra headers on every request; ``clock``/``wall``/``sleep``/``rng``:
     injected time and randomness (tests).
@@ -48,8 +56,12 @@ class ShellOptions(TypedDict, total=False):
     max_concurrency: int | None
     limiter: Limiter | None
     retry: RetryPolicy | None
+    max_retries: int | None
+    timeout: float | Timeouts | object  # or an httpx.Timeout
     timeouts: Timeouts | None
     transport: AsyncTransport | None
+    http_client: object  # an httpx.AsyncClient
+    event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None
     verify: ssl.SSLContext | bool
     max_response_bytes: int
     headers: Mapping[str, str] | None
@@ -88,6 +100,14 @@ def build_session(
         raise UsageError("give max_concurrency or limiter, not both (the limiter has a capacity)")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise InvalidArgumentType(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    max_retries = options.get("max_retries")
+    if max_retries is not None:
+        if retry is not None:
+            raise UsageError("give retry or max_retries, not both (the policy has attempts)")
+        check_whole(max_retries, "max_retries", minimum=0)
+        retry = RetryPolicy(attempts=max_retries + 1)
+    if options.get("timeout") is not None and options.get("timeouts") is not None:
+        raise UsageError("give timeout or timeouts, not both")
     for name in ("clock", "wall", "sleep"):
         value = options.get(name)
         if value is not None and not callable(value):
@@ -108,10 +128,20 @@ def build_session(
         )
     transport_options: dict[str, Any] = {
         key: options[key]
-        for key in ("transport", "timeouts", "verify", "max_response_bytes", "headers")
+        for key in (
+            "transport",
+            "timeouts",
+            "verify",
+            "max_response_bytes",
+            "headers",
+            "http_client",
+            "event_hooks",
+        )
         if key in options
     }
-    return Session(
+    if options.get("timeout") is not None:
+        transport_options["timeouts"] = timeouts_of(options["timeout"])
+    session = Session(
         transport=Transport(base_url, **transport_options),
         limiter=limiter,
         authenticator=authenticator,
@@ -126,6 +156,8 @@ def build_session(
         rate=rate,
         remaining_header=remaining_header,
     )
+    session.owner = owner
+    return session
 
 
 class ShellClient:
@@ -144,6 +176,39 @@ class ShellClient:
     async def aclose(self) -> None:
         """Close the connection pool (a limiter you passed in stays yours to close)."""
         await self._session.aclose()
+
+    def _bind(self, session: Session) -> None:
+        """Make requests through ``session`` (the provider builds its resources on it)."""
+        raise NotImplementedError
+
+    def with_options(
+        self,
+        *,
+        timeout: float | Timeouts | object | None = None,
+        max_retries: int | None = None,
+        priority: Priority | None = None,
+    ) -> Self:
+        """This client for some calls with other options, as in openai-python:
+        ``await client.with_options(timeout=5, max_retries=0).sites.get(1)``.
+
+        The copy shares everything else (connections, limiter and allowance, token,
+        counters); closing either closes both. ``timeout``: as the constructor takes it;
+        ``max_retries``: retries after the first try; ``priority``: the limiter queue its
+        requests wait in (``Priority.BACKGROUND`` lets interactive calls go first)."""
+        retry = None
+        if max_retries is not None:
+            check_whole(max_retries, "max_retries", minimum=0)
+            retry = attrs.evolve(self._session.retry, attempts=max_retries + 1)
+        if priority is not None and not isinstance(priority, Priority):
+            raise InvalidArgumentType(f"priority must be a Priority, not {type(priority).__name__}")
+        session = self._session.derived(
+            retry=retry,
+            timeouts=timeouts_of(timeout) if timeout is not None else None,
+            priority=priority,
+        )
+        clone = copy.copy(self)
+        clone._bind(session)
+        return clone
 
     @property
     def stats(self) -> ClientStats:

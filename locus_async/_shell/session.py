@@ -17,6 +17,7 @@ and a ``decipher`` function. Must never: import httpx, or log a header, a body o
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -36,8 +37,16 @@ from locus_async._core.retrying import WireHold, is_retryable
 from locus_async._shell.limiter import Limiter, Priority, Slot
 from locus_async._shell.retry import AttemptLog, RetryPolicy, make_stop, make_wait
 from locus_async._shell.stats import ClientStats
-from locus_async._shell.transport import Transport
-from locus_async.errors import APIError, LocusError, RateLimited, TimeoutError, TransportError
+from locus_async._shell.transport import Timeouts, Transport
+from locus_async.errors import (
+    APIError,
+    ClientClosed,
+    EventLoopChanged,
+    LocusError,
+    RateLimited,
+    RequestTimeout,
+    TransportError,
+)
 
 __all__ = ["AuthContext", "AuthFlow", "Authenticator", "Session"]
 
@@ -121,6 +130,49 @@ class Session:
         #: header through which the server says how many requests remain.
         self.pacer = TokenBucket(rate, clock()) if rate is not None else None
         self.remaining_header = remaining_header
+        #: What the client is called in lifecycle errors (``LocusClient``...).
+        self.owner = "client"
+        #: The event loop of the first call, shared with the sessions ``derived`` from
+        #: this one (a one-item list, so that copies share it).
+        self._home: list[object] = []
+        #: ``with_options``: this session's own timeouts and priority (None: the client's).
+        self.timeouts: Timeouts | None = None
+        self.priority: Priority | None = None
+
+    def derived(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        priority: Priority | None = None,
+    ) -> Session:
+        """A session for ``with_options``: the same transport, limiter, credentials,
+        counters and pacing, with its own retry policy, timeouts or priority."""
+        view = copy.copy(self)
+        if retry is not None:
+            view.retry = retry
+        if timeouts is not None:
+            view.timeouts = timeouts
+        if priority is not None:
+            view.priority = priority
+        return view
+
+    def check_usable(self) -> None:
+        """Refuse a call on a closed client, or in another event loop than its first."""
+        if self.transport.closed:
+            raise ClientClosed(
+                f"this {self.owner} is closed: make a new one, or call it inside its "
+                "'async with' block"
+            )
+        loop = anyio.lowlevel.current_token().native_token
+        if not self._home:
+            self._home.append(loop)
+        elif loop is not self._home[0]:
+            raise EventLoopChanged(
+                f"this {self.owner} was first used in another event loop (each asyncio.run "
+                "starts a new one): make the client inside the function you run, or run "
+                "the whole program in one loop"
+            )
 
     # -- AuthContext ------------------------------------------------------------------
 
@@ -149,10 +201,10 @@ class Session:
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         started = self._clock()
         try:
-            response = await self.transport.send(request)
+            response = await self.transport.send(request, self.timeouts)
         except TransportError as exc:
             stats.transport_errors += 1
-            if slot is not None and isinstance(exc, TimeoutError) and exc.request_sent:
+            if slot is not None and isinstance(exc, RequestTimeout) and exc.request_sent:
                 slot.hold_for(self.wire_hold.hold(self._clock() - started))
             raise
         except BaseException:  # cancelled on the wire: the server may still be at it
@@ -221,6 +273,7 @@ class Session:
         priority: Priority = Priority.INTERACTIVE,
     ) -> T:
         """Send ``request`` under the retry policy and return ``decode(response)``."""
+        self.check_usable()
         self.transport.check(request)
 
         async def attempt(log: AttemptLog) -> T:
@@ -233,6 +286,7 @@ class Session:
         """Have the authenticator make its credentials ready for ``probe`` now (a token
         grant if it needs one), inside a slot and under the retry policy, without sending
         ``probe`` itself."""
+        self.check_usable()
         authenticator = self.authenticator
         if authenticator is None:
             return
@@ -316,7 +370,8 @@ class Session:
         resend after a 401 if the flow asks for it) inside one slot, then deciphered."""
         limiter = self.limiter
         queued = self._clock()
-        async with limiter.slot(priority) as slot:
+        lane = priority if self.priority is None else self.priority
+        async with limiter.slot(lane) as slot:
             self.stats.queued_seconds += self._clock() - queued
             if request.authenticate and self.authenticator is not None:
                 flow = self.authenticator.auth_flow(request, self)

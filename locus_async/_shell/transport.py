@@ -12,7 +12,7 @@ import builtins
 import math
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import anyio
@@ -25,8 +25,8 @@ from locus_async._version import __version__
 from locus_async.errors import (
     CertificateError,
     InvalidArgumentType,
+    RequestTimeout,
     ResponseDecodeError,
-    TimeoutError,
     TransportError,
     UsageError,
 )
@@ -41,6 +41,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "asgi_transport",
+    "timeouts_of",
 ]
 
 #: Largest decoded (decompressed) response body accepted: bounds memory and gzip bombs.
@@ -70,6 +71,28 @@ class Timeouts:
                 raise UsageError(f"Timeouts.{name} must be a positive number of seconds")
 
 
+def timeouts_of(value: object) -> Timeouts:
+    """``timeout=`` as httpx takes it: seconds for every phase (a number), an
+    ``httpx.Timeout`` (its ``None`` phases keep our defaults), or a ``Timeouts``. The whole
+    exchange is allowed at least the default ``total`` and at least the longest phase."""
+    if isinstance(value, Timeouts):
+        return value
+    default = Timeouts()
+    if isinstance(value, httpx.Timeout):
+        phases = {
+            name: getattr(value, name) or getattr(default, name)
+            for name in ("connect", "read", "write", "pool")
+        }
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        phases = dict.fromkeys(("connect", "read", "write", "pool"), float(value))
+    else:
+        raise InvalidArgumentType(
+            "timeout must be seconds (a number), an httpx.Timeout or a Timeouts, "
+            f"not {type(value).__name__}"
+        )
+    return Timeouts(**phases, total=max(default.total, *phases.values()))
+
+
 def asgi_transport(app: Any) -> httpx.AsyncBaseTransport:
     """An in-process transport that calls an ASGI app (the simulators use it)."""
     return httpx.ASGITransport(app=app)
@@ -89,7 +112,19 @@ class Transport:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         headers: Mapping[str, str] | None = None,
         max_connections: int = 100,
+        http_client: httpx.AsyncClient | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
+        if http_client is not None:
+            if not isinstance(http_client, httpx.AsyncClient):
+                raise InvalidArgumentType(
+                    f"http_client must be an httpx.AsyncClient, not {type(http_client).__name__}"
+                )
+            if transport is not None or verify is not True or event_hooks is not None:
+                raise UsageError(
+                    "give http_client or transport/verify/event_hooks, not both: set those "
+                    "on your own httpx.AsyncClient"
+                )
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise InvalidArgumentType(
                 f"transport must be an httpx.AsyncBaseTransport, not {type(transport).__name__}"
@@ -116,6 +151,14 @@ class Transport:
             "Accept-Encoding": "gzip",
         }
         default_headers.update(headers)
+        self._closed = False
+        #: A client the user passed in is theirs: its defaults are not ours, so our headers
+        #: and timeouts go on every request, and closing us leaves it open.
+        self._owned = http_client is None
+        self._headers = default_headers
+        if http_client is not None:
+            self._client = http_client
+            return
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
@@ -123,14 +166,17 @@ class Transport:
             headers=default_headers,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+            event_hooks=_check_hooks(event_hooks),
         )
 
     @property
     def closed(self) -> bool:
-        return self._client.is_closed
+        return self._closed or self._client.is_closed
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._closed = True
+        if self._owned:
+            await self._client.aclose()
 
     def check(self, request: Request) -> None:
         """Refuse, before any I/O, a request that breaks the size bounds."""
@@ -145,27 +191,30 @@ class Transport:
                 f"{self.max_request_bytes}-byte limit"
             )
 
-    async def send(self, request: Request) -> Response:
-        """One exchange: the whole body is read (and decompressed) before returning."""
+    async def send(self, request: Request, timeouts: Timeouts | None = None) -> Response:
+        """One exchange: the whole body is read (and decompressed) before returning.
+        ``timeouts``: this exchange's own (``with_options``), else the transport's."""
         self.check(request)
         label = request.label
         url = self.base_url + request.target
-        total = self.timeouts.total + request.server_wait
+        total = (timeouts or self.timeouts).total + request.server_wait
         try:
             with anyio.fail_after(total):
-                return await self._exchange(request, url)
-        except TimeoutError:
+                return await self._exchange(request, url, timeouts)
+        except RequestTimeout:
             raise
         except builtins.TimeoutError:
-            raise TimeoutError(f"no complete response within {total:g} s", request=label) from None
+            raise RequestTimeout(
+                f"no complete response within {total:g} s", request=label
+            ) from None
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TimeoutError(
+            raise RequestTimeout(
                 f"could not connect in time ({type(exc).__name__})",
                 request=label,
                 request_sent=False,
             ) from None
         except httpx.TimeoutException as exc:
-            raise TimeoutError(f"timed out ({type(exc).__name__})", request=label) from None
+            raise RequestTimeout(f"timed out ({type(exc).__name__})", request=label) from None
         except httpx.ConnectError as exc:
             if _certificate_failure(exc):
                 raise CertificateError(
@@ -199,11 +248,16 @@ class Transport:
                 f"transport failure ({type(exc).__name__})", request=label
             ) from None
 
-    async def _exchange(self, request: Request, url: str) -> Response:
+    async def _exchange(
+        self, request: Request, url: str, timeouts: Timeouts | None = None
+    ) -> Response:
         headers = dict(request.headers)
         extra: dict[str, Any] = {}
-        if request.server_wait > 0:
-            t = self.timeouts
+        if not self._owned:
+            headers = {**self._headers, **headers}
+            extra["follow_redirects"] = False
+        if request.server_wait > 0 or timeouts is not None or not self._owned:
+            t = timeouts or self.timeouts
             extra["timeout"] = httpx.Timeout(
                 connect=t.connect, read=t.read + request.server_wait, write=t.write, pool=t.pool
             )
@@ -237,6 +291,31 @@ class Transport:
                 content=b"".join(chunks),
                 request=request,
             )
+
+
+_HOOKS: Final = ("request", "response")
+
+
+def _check_hooks(
+    value: object,
+) -> dict[str, list[Callable[..., Any]]]:
+    """httpx's ``event_hooks``: ``{"request": [...], "response": [...]}`` of async
+    callables, called with the ``httpx.Request`` / ``httpx.Response`` (its headers hold
+    the credentials: a hook must not log them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentType(
+            "event_hooks must be a mapping such as {'request': [...], 'response': [...]}"
+        )
+    hooks: dict[str, list[Callable[..., Any]]] = {}
+    for name, given in value.items():
+        if name not in _HOOKS:
+            raise UsageError(f"event_hooks takes 'request' and 'response', not {name!r}")
+        if not isinstance(given, list | tuple) or not all(callable(f) for f in given):
+            raise InvalidArgumentType(f"event_hooks[{name!r}] must be a list of async callables")
+        hooks[name] = list(given)
+    return hooks
 
 
 def _check_verify(value: object) -> ssl.SSLContext | bool:

@@ -18,6 +18,7 @@ from locus_async._core.converter import make_converter
 from locus_async._core.http import Request, api_root
 from locus_async._shell.client import ShellClient, ShellOptions, build_session
 from locus_async._shell.limiter import Priority
+from locus_async._shell.session import Session
 from locus_async.errors import InvalidArgumentType, UsageError
 from locus_async.locus._core.decipher import decipher_locus
 from locus_async.locus._core.endpoints import API_PREFIX, data_path
@@ -97,11 +98,13 @@ class LocusClient(ShellClient):
             converter=self._converter,
             options=shell,
         )
+        self._bind(self._session)
+
+    def _bind(self, session: Session) -> None:
+        """Requests through ``session`` (``with_options`` gives a clone its own)."""
+        self._session = session
         self._requester = Requester(
-            self._session,
-            self._converter,
-            limits=self.limits,
-            validate_fields=self.validate_fields,
+            session, self._converter, limits=self.limits, validate_fields=self.validate_fields
         )
         self.partners = PartnersAPI(self._requester)
         self.clients = ClientsAPI(self._requester)

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from locus_async._core.converter import KEY as _KEY
+from locus_async._core.converter import SECRET
 
 __all__ = [
     "Aggregation",
@@ -61,12 +62,12 @@ class Granularity(enum.StrEnum):
 class Token:
     """An OAuth2 access token as the token endpoint returns it. Its secrets never print."""
 
-    access_token: str = attrs.field(repr=_hidden, metadata=_key("access_token"))
+    access_token: str = attrs.field(repr=_hidden, metadata={**_key("access_token"), **SECRET})
     issued_at: datetime = attrs.field(metadata={"wire": "issued_at", "epoch": True, "key": True})
     expires_in: int = attrs.field(metadata=_key("expires_in"))
     token_type: str | None = attrs.field(default=None, metadata=_wire("token_type"))
     refresh_token: str | None = attrs.field(
-        default=None, repr=_hidden, metadata=_wire("refresh_token")
+        default=None, repr=_hidden, metadata={**_wire("refresh_token"), **SECRET}
     )
 
 

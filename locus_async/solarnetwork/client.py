@@ -20,6 +20,7 @@ from locus_async._core.converter import make_converter
 from locus_async._core.http import api_root
 from locus_async._core.pacing import RateLimit
 from locus_async._shell.client import ShellClient, ShellOptions, build_session
+from locus_async._shell.session import Session
 from locus_async.errors import (
     InvalidArgumentType,
     UsageError,
@@ -150,7 +151,12 @@ class SolarNetClient(ShellClient):
             rate=rate,
             remaining_header=RATE_REMAINING_HEADER,
         )
-        requester = Requester(self._session, self._converter, signs=self._signer is not None)
+        self._bind(self._session)
+
+    def _bind(self, session: Session) -> None:
+        """Requests through ``session`` (``with_options`` gives a clone its own)."""
+        self._session = session
+        requester = Requester(session, self._converter, signs=self._signer is not None)
         self._requester = requester
         self.nodes = NodesAPI(requester)
         self.node_metadata = NodeMetadataAPI(requester)

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from locus_async._core.converter import KEY as _KEY
+from locus_async._core.converter import SECRET
 
 __all__ = [
     "DatumAuxiliary",
@@ -125,7 +126,7 @@ class NodeAssociation:
     )
     network_certificate: str | None = attrs.field(default=None, repr=False)
     username: str | None = None
-    confirmation_key: str | None = attrs.field(default=None, repr=_hidden)
+    confirmation_key: str | None = attrs.field(default=None, repr=_hidden, metadata=SECRET)
 
 
 @attrs.frozen
@@ -245,7 +246,7 @@ class SecurityToken:
     description: str | None = None
     expired: bool = False
     policy: dict[str, Any] | None = None
-    auth_secret: str | None = attrs.field(default=None, repr=_hidden)
+    auth_secret: str | None = attrs.field(default=None, repr=_hidden, metadata=SECRET)
 
 
 @attrs.frozen

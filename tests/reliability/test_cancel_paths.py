@@ -17,7 +17,7 @@ import anyio.lowlevel
 import pyarrow.parquet as pq
 import pytest
 
-from locus_async import Backfill, BackfillSpec, LocusClient, SolarNetClient
+from locus_async import Backfill, BackfillSpec, LocusClient, Priority, SolarNetClient
 from locus_async._shell.store import open_store
 from locus_async.simulator import RateRule, Simulator, SolarNetSimulator
 from tests.conftest import FakeClock
@@ -99,6 +99,27 @@ async def test_authenticate_cancelled_at_every_await_point_leaks_nothing() -> No
         return await client.components.get(54369)
 
     assert await _sweep(lambda: _stepping(sim), authenticate, get) > 3
+
+
+@pytest.mark.anyio
+async def test_a_with_options_call_cancelled_at_every_await_point_leaks_nothing() -> None:
+    """A call through ``with_options`` (its own timeout, retries and lane, the shared
+    limiter) cancelled at every turn, both providers: the shared limiter is idle after
+    each, and the client and its copy still work."""
+    sim, sn = Simulator(), SolarNetSimulator()
+
+    async def get(client: LocusClient) -> object:
+        quick = client.with_options(timeout=5, max_retries=1, priority=Priority.BACKGROUND)
+        return await quick.components.get(54369)
+
+    async def plain(client: LocusClient) -> object:
+        return await client.components.get(54369)
+
+    async def whoami(client: SolarNetClient) -> object:
+        return await client.with_options(timeout=5, max_retries=0).whoami()
+
+    assert await _sweep(lambda: _stepping(sim), get, plain) > 3
+    assert await _sweep(lambda: _stepping(sn), whoami, whoami) > 2
 
 
 class _TickingClock(FakeClock):

@@ -20,9 +20,9 @@ from locus_async import (
     BearerToken,
     CertificateError,
     LocusClient,
+    RequestTimeout,
     ResponseDecodeError,
     RetryPolicy,
-    TimeoutError,
     Timeouts,
     TransportError,
     UsageError,
@@ -138,11 +138,11 @@ async def test_request_size_is_bounded() -> None:
 
 @pytest.mark.asyncio
 async def test_connect_timeout_is_a_timeout_that_never_reached_the_server() -> None:
-    """A connect timeout maps to TimeoutError marked as never sent (safe to retry anything)."""
+    """A connect timeout maps to RequestTimeout marked as never sent (safe to retry anything)."""
     with respx.mock(base_url=BASE) as router:
         router.get("/v3/sites/1").mock(side_effect=httpx.ConnectTimeout("connect timed out"))
         async with LocusClient(auth=BearerToken("tok-123456"), retry=ONCE) as client:
-            with pytest.raises(TimeoutError) as caught:
+            with pytest.raises(RequestTimeout) as caught:
                 await client.sites.get(1)
     assert caught.value.request_sent is False
     assert isinstance(caught.value, TransportError)
@@ -188,7 +188,7 @@ async def test_read_timeout_against_a_silent_server() -> None:
         async with LocusClient(
             auth=BearerToken("tok-123456"), base_url=url, retry=ONCE, timeouts=Timeouts(read=0.3)
         ) as client:
-            with pytest.raises(TimeoutError, match="ReadTimeout"):
+            with pytest.raises(RequestTimeout, match="ReadTimeout"):
                 await client.sites.get(1)
             assert not answered.is_set()
     finally:
@@ -222,7 +222,7 @@ async def test_whole_call_deadline_against_a_trickling_server() -> None:
         async with LocusClient(
             auth=BearerToken("tok-123456"), base_url=url, retry=ONCE, timeouts=timeouts
         ) as client:
-            with pytest.raises(TimeoutError, match=r"no complete response within 0\.5 s"):
+            with pytest.raises(RequestTimeout, match=r"no complete response within 0\.5 s"):
                 await client.sites.get(1)
     finally:
         close()

@@ -14,10 +14,10 @@ from locus_async import (
     LocusClient,
     NotFound,
     PermissionDenied,
+    RequestTimeout,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
-    TimeoutError,
     TransportError,
     set_testing,
 )
@@ -72,7 +72,7 @@ async def test_client_errors_are_never_retried(status: int, error: type[Exceptio
         (httpx.Response(502, text="<html>502 Bad Gateway</html>"), ServerError),
         (httpx.Response(200, text="<html>maintenance</html>"), ResponseDecodeError),
         (httpx.ConnectError("refused"), TransportError),
-        (httpx.ReadTimeout("slow"), TimeoutError),
+        (httpx.ReadTimeout("slow"), RequestTimeout),
         (
             httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body"

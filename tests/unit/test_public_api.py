@@ -51,17 +51,20 @@ def test_shell_names_are_re_exported(module_name: str, names: set[str]) -> None:
 
 
 def test_every_error_class_is_exported() -> None:
-    """No exception class of the tree is left out of __all__."""
+    """No exception class of the tree is left out of __all__ (an old alias, such as
+    ``errors.TimeoutError``, counts as its class)."""
     from locus_async import errors
 
     classes = {
-        name
-        for name, value in vars(errors).items()
+        value
+        for value in vars(errors).values()
         if inspect.isclass(value)
         and issubclass(value, Exception)
         and value.__module__ == errors.__name__
     }
-    assert classes <= set(locus_async.__all__)
+    exported = [getattr(locus_async, name) for name in locus_async.__all__]
+    assert all(any(c is e for e in exported) for c in classes)
+    assert {c.__name__ for c in classes} <= set(locus_async.__all__)
 
 
 def test_client_is_exported() -> None:
@@ -97,3 +100,43 @@ def test_the_import_paths_users_know_still_work(module_name: str) -> None:
         assert getattr(module, name) is getattr(locus_async, name)
     assert importlib.import_module("locus_async.client").LocusClient is locus_async.LocusClient
     assert importlib.import_module("locus_async.cli").main.__module__ == "locus_async.cli.app"
+
+
+def test_no_root_name_shadows_a_builtin() -> None:
+    """``from locus_async import *`` leaves every builtin as it was: ``except
+    TimeoutError`` still catches asyncio's timeouts (and ours, a subclass)."""
+    import builtins
+
+    assert [name for name in locus_async.__all__ if hasattr(builtins, name)] == []
+    namespace: dict[str, object] = {}
+    exec("from locus_async import *", namespace)  # noqa: S102 - what a user's module does
+    assert "TimeoutError" not in namespace
+    assert issubclass(locus_async.RequestTimeout, builtins.TimeoutError)
+    assert issubclass(locus_async.RequestTimeout, locus_async.TransportError)
+
+
+def test_the_old_timeout_name_still_works_with_a_warning() -> None:
+    """``locus_async.TimeoutError`` is ``RequestTimeout``, with a DeprecationWarning that
+    names the new one; an unknown name is an AttributeError."""
+    with pytest.warns(DeprecationWarning, match=r"now locus_async\.RequestTimeout"):
+        assert locus_async.TimeoutError is locus_async.RequestTimeout
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        locus_async.Nope  # noqa: B018
+
+
+def test_reprs_and_tracebacks_show_the_public_path() -> None:
+    """Every class or function the root exports names a public module (attrs classes
+    keep the module their annotations live in, and print no module anyway)."""
+    import attrs
+
+    private = []
+    for name in locus_async.__all__:
+        value = getattr(locus_async, name)
+        module = getattr(value, "__module__", None)
+        if module is None or (isinstance(value, type) and attrs.has(value)):
+            continue
+        if any(part.startswith("_") for part in module.split(".")[1:]):
+            private.append(f"{name} ({module})")
+    assert private == []
+    assert repr(locus_async.Priority.INTERACTIVE).startswith("<Priority.")
+    assert locus_async.LocalLimiter.__module__ == "locus_async"

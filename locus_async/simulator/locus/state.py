@@ -78,6 +78,17 @@ class Account:
     def grant(self) -> str:
         return "password" if self.username is not None else "client_credentials"
 
+    def token_form(self) -> dict[str, str]:
+        """The form a client posts to ``/oauth/token`` for this account (curl, benchmarks)."""
+        form = {
+            "grant_type": self.grant,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+        if self.username is not None:
+            form.update(username=self.username, password=self.password or "")
+        return form
+
     def provider(self, *, store: TokenStore | None = None) -> TokenProvider:
         """The token provider a client of this account uses (the password grant when the
         account has a user, client credentials otherwise)."""

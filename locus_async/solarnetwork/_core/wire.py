@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from locus_async._core.checks import check_id
+from locus_async._core.converter import to_jsonable
 from locus_async._core.http import encode_query
 from locus_async._core.times import from_iso
 from locus_async.errors import InvalidArgumentType, UsageError
@@ -316,26 +317,30 @@ def _sample(value: object, name: str) -> dict[str, Any] | None:
     return dict(value)
 
 
+#: What the API takes of a datum auxiliary record besides its ``created`` (the rest, its
+#: local date and time and ``updated``, the server derives).
+_AUXILIARY_BODY: Final = ("nodeId", "sourceId", "type", "final", "start", "meta", "notes")
+
+
 def datum_auxiliary_wire(record: DatumAuxiliary, *, epoch: bool) -> dict[str, Any]:
-    """A record as the API takes it; ``created`` as epoch ms (``move``) or UTC text."""
+    """A record as the API takes it, written by ``to_jsonable`` (wire names, samples as
+    given); ``created`` as epoch ms (``move``) or UTC text. Values are checked first."""
     if not isinstance(record, DatumAuxiliary):
         raise InvalidArgumentType("record must be a DatumAuxiliary")
+    check_id(record.node_id, "node_id")
+    _source(record.source_id, "source_id")
+    _source(record.type, "type")
+    for name in ("final", "start", "meta"):
+        _sample(getattr(record, name), name)
+    written = to_jsonable(record)
     out: dict[str, Any] = {
         "created": (
             epoch_millis(record.created, "created")
             if epoch
             else utc_instant(record.created, "created")
-        ),
-        "nodeId": check_id(record.node_id, "node_id"),
-        "sourceId": _source(record.source_id, "source_id"),
-        "type": _source(record.type, "type"),
+        )
     }
-    for key in ("final", "start", "meta"):
-        sample = _sample(getattr(record, key), key)
-        if sample is not None:
-            out[key] = sample
-    if record.notes is not None:
-        out["notes"] = record.notes
+    out.update((key, written[key]) for key in _AUXILIARY_BODY if written[key] is not None)
     return out
 
 
