@@ -15,7 +15,7 @@ from locus_async._shell.limiter import AdaptiveLimiter, Limiter, LocalLimiter, P
 from locus_async._shell.redis import RedisLimiter, RedisTokenStore
 from locus_async._shell.retry import RetryPolicy, set_testing, testing
 from locus_async._shell.stats import ClientStats
-from locus_async._shell.transport import Timeouts
+from locus_async._shell.transport import HttpxAuth, Timeouts
 from locus_async._version import __version__
 from locus_async.errors import (
     APIError,
@@ -106,6 +106,7 @@ __all__ = [
     "EventLoopChanged",
     "FieldParameter",
     "Granularity",
+    "HttpxAuth",
     "InstallInfo",
     "InstructionTimeout",
     "InvalidArgumentType",

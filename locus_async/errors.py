@@ -110,7 +110,10 @@ class APIError(LocusError):
 
     Attributes: ``status_code``; ``message`` (the server's message, secrets redacted);
     ``code`` (a provider error code when the body has one, e.g. SolarNetwork ``DAO.00102``);
-    ``request`` (``"METHOD /path"``); ``retry_after`` (seconds, when the server said).
+    ``request`` (``"METHOD /path"``); ``method`` and ``url`` (the whole URL, query
+    included: neither API puts a secret there); ``request_id`` (the server's id of the
+    request, from ``X-Request-Id`` and the like, when it sent one); ``retry_after``
+    (seconds, when the server said).
     """
 
     def __init__(
@@ -127,6 +130,10 @@ class APIError(LocusError):
         self.request = request
         self.code = code
         self.retry_after = retry_after
+        #: Filled in by the client that received the answer.
+        self.method = request.split(" ", 1)[0] if request else ""
+        self.url = ""
+        self.request_id: str | None = None
         where = f" ({request})" if request else ""
         coded = f" [{code}]" if code else ""
         super().__init__(f"HTTP {status_code}{coded}: {message}{where}")

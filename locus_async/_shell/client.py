@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from locus_async._shell.transport import AsyncTransport
 
-__all__ = ["SHELL_OPTIONS", "ShellClient", "ShellOptions", "build_session"]
+__all__ = ["SHELL_OPTIONS", "ShellClient", "ShellOptions", "build_session", "env_kwargs"]
 
 
 class ShellOptions(TypedDict, total=False):
@@ -174,8 +174,15 @@ class ShellClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (a limiter you passed in stays yours to close)."""
+        """Close the connection pool (a limiter or an ``http_client`` you passed in stays
+        yours to close)."""
         await self._session.aclose()
+
+    async def _aclose_on_own_loop(self) -> None:
+        """Close the pool, a passed-in ``http_client`` too: what a blocking client does
+        when it closes, since that client's connections belong to its private loop and
+        could not be closed anywhere else."""
+        await self._session.aclose(injected=True)
 
     def _bind(self, session: Session) -> None:
         """Make requests through ``session`` (the provider builds its resources on it)."""
@@ -224,20 +231,25 @@ class ShellClient:
         return self._session.wall()
 
     @classmethod
-    def _configured(
-        cls,
-        env: Mapping[str, str] | None,
-        kwargs: dict[str, Any],
-        *,
-        credential: str,
-        read: Callable[[Mapping[str, str]], object],
-        base_url_variable: str,
-    ) -> Self:
-        """``cls(**kwargs)`` with the credential (``read`` from the environment) and the base
-        URL variable filled in where the caller did not give them."""
-        source = os.environ if env is None else env
-        if credential not in kwargs:
-            kwargs[credential] = read(source)
-        if "base_url" not in kwargs and source.get(base_url_variable):
-            kwargs["base_url"] = source[base_url_variable]
-        return cls(**kwargs)
+    def _env_kwargs(cls, env: Mapping[str, str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's keyword arguments for ``from_env`` (the provider says which
+        credential and variables): ``kwargs`` win over the environment."""
+        raise NotImplementedError
+
+
+def env_kwargs(
+    env: Mapping[str, str] | None,
+    kwargs: dict[str, Any],
+    *,
+    credential: str,
+    read: Callable[[Mapping[str, str]], object],
+    base_url_variable: str,
+) -> dict[str, Any]:
+    """``kwargs`` with the credential (``read`` from the environment) and the base URL
+    variable filled in where the caller did not give them."""
+    source = os.environ if env is None else env
+    if credential not in kwargs:
+        kwargs[credential] = read(source)
+    if "base_url" not in kwargs and source.get(base_url_variable):
+        kwargs["base_url"] = source[base_url_variable]
+    return kwargs

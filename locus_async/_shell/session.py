@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -53,6 +53,9 @@ __all__ = ["AuthContext", "AuthFlow", "Authenticator", "Session"]
 T = TypeVar("T")
 
 logger = logging.getLogger("locus_async")
+
+#: Where servers and the proxies in front of them put a request's id, tried in order.
+_REQUEST_ID_HEADERS: Final = ("x-request-id", "x-amzn-requestid", "x-amz-cf-id", "request-id")
 
 Decipher = Callable[[Response, float, Iterable[str]], None]
 
@@ -384,8 +387,15 @@ class Session:
             self._rate_limit_streak = 0
         try:
             self._decipher(response, self._wall(), self.secrets())
-        except RateLimited as exc:
-            await self._pause_credential(exc.retry_after, exc.request)
+        except APIError as exc:
+            sent = response.request
+            exc.method = sent.method
+            exc.url = self.transport.base_url + sent.target
+            exc.request_id = next(
+                (v for h in _REQUEST_ID_HEADERS if (v := response.header(h))), None
+            )
+            if isinstance(exc, RateLimited):
+                await self._pause_credential(exc.retry_after, exc.request)
             raise
         return response
 
@@ -437,8 +447,8 @@ class Session:
         )
         await self.limiter.pause(pause)
 
-    async def aclose(self) -> None:
-        await self.transport.aclose()
+    async def aclose(self, *, injected: bool = False) -> None:
+        await self.transport.aclose(injected=injected)
 
 
 async def _plain(request: Request) -> AuthFlow:

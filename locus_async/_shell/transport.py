@@ -12,7 +12,9 @@ import builtins
 import math
 import os
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import Any, Final
 
 import anyio
@@ -20,6 +22,7 @@ import attrs
 import httpx
 
 from locus_async._core.checks import check_whole
+from locus_async._core.converter import make_converter
 from locus_async._core.http import MAX_URL_LENGTH, Request, Response
 from locus_async._version import __version__
 from locus_async.errors import (
@@ -38,6 +41,7 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "AsyncTransport",
+    "HttpxAuth",
     "Timeouts",
     "Transport",
     "asgi_transport",
@@ -91,6 +95,95 @@ def timeouts_of(value: object) -> Timeouts:
             f"not {type(value).__name__}"
         )
     return Timeouts(**phases, total=max(default.total, *phases.values()))
+
+
+class HttpxAuth(httpx.Auth):
+    """Our credentials on your own ``httpx.AsyncClient``: ``auth=HttpxAuth(provider)``.
+
+    ``provider``: any token provider (``PasswordGrant``, ``ClientCredentialsGrant``,
+    ``RefreshTokenGrant``, ``BearerToken``...) with its whole lifecycle: token grants
+    before expiry, one grant for many concurrent requests, a new token and one resend
+    after a 401, a shared ``RedisTokenStore``. Grants go to ``base_url`` (default: the
+    origin of the request being sent). Sends nothing on its own: httpx sends each request
+    the flow yields. Async clients only (the providers are async).
+    """
+
+    def __init__(self, provider: Any, *, base_url: str | None = None) -> None:
+        if not callable(getattr(provider, "auth_flow", None)):
+            raise InvalidArgumentType(
+                "provider must be a token provider such as PasswordGrant or BearerToken, "
+                f"not {type(provider).__name__}"
+            )
+        self.provider = provider
+        self.base_url = base_url.rstrip("/") if base_url is not None else None
+        #: Token grants made, by kind (``password``, ``refresh_token``...).
+        self.grants: Counter[str] = Counter()
+        self.converter = make_converter()
+
+    def __repr__(self) -> str:
+        return f"HttpxAuth({self.provider!r})"
+
+    # -- the AuthContext a flow reads ---------------------------------------------------
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def note_grant(self, kind: str) -> None:
+        self.grants[kind] += 1
+
+    # -- httpx.Auth ---------------------------------------------------------------------
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise UsageError("HttpxAuth needs an httpx.AsyncClient: the token providers are async")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        origin = self.base_url or f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+        ours = Request(
+            request.method,
+            request.url.path,
+            tuple(request.url.params.multi_items()),
+            tuple(request.headers.items()),
+            request.content,
+        )
+        flow = self.provider.auth_flow(ours, self)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                if outgoing is ours or outgoing.authenticate:  # the caller's, with credentials
+                    for name, value in outgoing.headers:
+                        request.headers[name] = value
+                    sent = request
+                else:  # a token grant
+                    sent = httpx.Request(
+                        outgoing.method,
+                        origin + outgoing.target,
+                        headers=dict(outgoing.headers),
+                        content=outgoing.content or None,
+                    )
+                answer = yield sent
+                # A grant's body is the token; the caller's own response is left unread
+                # (it may be streamed): its flow looks at the status only.
+                body = await answer.aread() if sent is not request else b""
+                outgoing = await flow.asend(
+                    Response(
+                        answer.status_code,
+                        {k.lower(): v for k, v in answer.headers.items()},
+                        body,
+                        outgoing,
+                    )
+                )
+        except StopAsyncIteration:
+            pass
+        finally:
+            with anyio.CancelScope(shield=True):
+                await flow.aclose()
 
 
 def asgi_transport(app: Any) -> httpx.AsyncBaseTransport:
@@ -173,9 +266,10 @@ class Transport:
     def closed(self) -> bool:
         return self._closed or self._client.is_closed
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, injected: bool = False) -> None:
+        """Close the pool; an ``http_client`` that was passed in only if ``injected``."""
         self._closed = True
-        if self._owned:
+        if self._owned or injected:
             await self._client.aclose()
 
     def check(self, request: Request) -> None:

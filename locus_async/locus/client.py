@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar, Unpack
 from locus_async._core.checks import check_flag, check_id
 from locus_async._core.converter import make_converter
 from locus_async._core.http import Request, api_root
-from locus_async._shell.client import ShellClient, ShellOptions, build_session
+from locus_async._shell.client import ShellClient, ShellOptions, build_session, env_kwargs
 from locus_async._shell.limiter import Priority
 from locus_async._shell.session import Session
 from locus_async.errors import InvalidArgumentType, UsageError
@@ -128,7 +128,11 @@ class LocusClient(ShellClient):
         grant) or without them (client credentials). ``LOCUS_BASE_URL`` sets the host.
         Keyword arguments are passed to the constructor and win over the environment.
         """
-        return cls._configured(
+        return cls(**cls._env_kwargs(env, kwargs))
+
+    @classmethod
+    def _env_kwargs(cls, env: Mapping[str, str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return env_kwargs(
             env, kwargs, credential="auth", read=auth_from_env, base_url_variable="LOCUS_BASE_URL"
         )
 

@@ -44,6 +44,7 @@ from locus_async._core.pacing import RateLimit
 from locus_async._shell.transport import asgi_transport
 from locus_async.errors import InvalidArgumentType
 from locus_async.locus.client import LocusClient
+from locus_async.locus.sync import LocusClient as SyncLocusClient
 from locus_async.simulator._asgi import Faults, SimulatorApp
 from locus_async.simulator._fleet import (
     ClientSpec,
@@ -72,6 +73,7 @@ from locus_async.simulator.locus import (
 )
 from locus_async.simulator.solarnet import RateRule, SolarNetCore
 from locus_async.solarnetwork import Snws2Credentials, SolarNetClient
+from locus_async.solarnetwork.sync import SolarNetClient as SyncSolarNetClient
 
 __all__ = [
     "CLIENT_CREDENTIALS_ACCOUNT",
@@ -191,10 +193,18 @@ class Simulator(_Simulated):
 
     def client(self, account: Account = DEFAULT_ACCOUNT, **kwargs: Any) -> LocusClient:
         """A LocusClient for ``account``, wired to this simulator in process."""
+        return LocusClient(**self._client_kwargs(account, kwargs))
+
+    def sync_client(self, account: Account = DEFAULT_ACCOUNT, **kwargs: Any) -> SyncLocusClient:
+        """The blocking ``locus_async.sync.LocusClient`` for ``account``, wired the same way
+        (close it, or use it in a ``with`` block)."""
+        return SyncLocusClient(**self._client_kwargs(account, kwargs))
+
+    def _client_kwargs(self, account: Account, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.setdefault("auth", account.provider())
         kwargs.setdefault("base_url", IN_PROCESS_URL)
         kwargs.setdefault("transport", self.transport())
-        return LocusClient(**kwargs)
+        return kwargs
 
     def ground_truth(
         self,
@@ -288,6 +298,16 @@ class SolarNetSimulator(_Simulated):
         """A SolarNetClient for ``token`` (id, secret), wired in process and signing with
         the simulator's clock (pass ``wall=`` to sign with another one), paced to this
         server's rate rule (none unless it was given one; pass ``rate=`` to differ)."""
+        return SolarNetClient(**self._client_kwargs(token, kwargs))
+
+    def sync_client(
+        self, token: tuple[str, str] = SN_DEFAULT_TOKEN, **kwargs: Any
+    ) -> SyncSolarNetClient:
+        """The blocking ``locus_async.sync.SolarNetClient``, wired the same way (close it,
+        or use it in a ``with`` block)."""
+        return SyncSolarNetClient(**self._client_kwargs(token, kwargs))
+
+    def _client_kwargs(self, token: tuple[str, str], kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs.setdefault("credentials", Snws2Credentials(token[0], token_secret=token[1]))
         rule = self.core.rate
         kwargs.setdefault(
@@ -297,7 +317,7 @@ class SolarNetSimulator(_Simulated):
         kwargs.setdefault("base_url", IN_PROCESS_URL)
         kwargs.setdefault("transport", self.transport())
         kwargs.setdefault("wall", self.core.clock)
-        return SolarNetClient(**kwargs)
+        return kwargs
 
     @staticmethod
     def environment(base_url: str, token: tuple[str, str] = SN_DEFAULT_TOKEN) -> dict[str, str]:

@@ -19,7 +19,7 @@ from locus_async._core.checks import check_flag
 from locus_async._core.converter import make_converter
 from locus_async._core.http import api_root
 from locus_async._core.pacing import RateLimit
-from locus_async._shell.client import ShellClient, ShellOptions, build_session
+from locus_async._shell.client import ShellClient, ShellOptions, build_session, env_kwargs
 from locus_async._shell.session import Session
 from locus_async.errors import (
     InvalidArgumentType,
@@ -183,7 +183,11 @@ class SolarNetClient(ShellClient):
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> SolarNetClient:
         """A client from ``SN_TOKEN`` and ``SN_SECRET`` (and ``SN_BASE_URL``); keyword
         arguments win over the environment."""
-        return cls._configured(
+        return cls(**cls._env_kwargs(env, kwargs))
+
+    @classmethod
+    def _env_kwargs(cls, env: Mapping[str, str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return env_kwargs(
             env,
             kwargs,
             credential="credentials",

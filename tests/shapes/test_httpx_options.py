@@ -227,3 +227,29 @@ def test_http_client_and_hooks_are_checked() -> None:
         _client(event_hooks={"send": []})
     with pytest.raises(InvalidArgumentType, match=r"must be a list of async callables"):
         _client(event_hooks={"request": print})
+
+
+async def test_errors_carry_the_method_the_url_and_the_request_id() -> None:
+    """An API error says which request failed: method, whole URL and the server's request
+    id (``X-Request-Id``, or another header proxies use), besides status and message."""
+    with respx.mock(base_url=BASE) as router:
+        router.get("/v3/components/1").mock(
+            return_value=httpx.Response(
+                404,
+                json={"statusCode": 404, "message": "Component not found"},
+                headers={"X-Request-Id": "req-42"},
+            )
+        )
+        router.get("/v3/components/2").mock(
+            return_value=httpx.Response(404, json={"statusCode": 404, "message": "gone"})
+        )
+        async with _client() as client:
+            with pytest.raises(NotFound) as caught:
+                await client.components.get(1)
+            with pytest.raises(NotFound) as second:
+                await client.components.get(2)
+    error = caught.value
+    assert (error.status_code, error.method, error.request_id) == (404, "GET", "req-42")
+    assert error.url == f"{BASE}/v3/components/1"
+    assert error.request == "GET /v3/components/1"
+    assert second.value.request_id is None

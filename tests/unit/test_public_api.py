@@ -26,6 +26,91 @@ SHELL_NAMES = {
     "locus_async._shell.stats": {"ClientStats"},
 }
 
+#: The root's names, decided one by one (what a user imports; the rest lives in its
+#: submodule: ``locus_async.sync``, ``locus_async.solarnetwork``, ``locus_async.simulator``).
+ROOT_NAMES = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "APIError",
+    "AdaptiveLimiter",
+    "Aggregation",
+    "Alert",
+    "AuthenticationError",
+    "Backfill",
+    "BackfillPlan",
+    "BackfillProgress",
+    "BackfillResult",
+    "BackfillSpec",
+    "BadRequest",
+    "BaseField",
+    "BearerToken",
+    "CertificateError",
+    "CheckpointError",
+    "Client",
+    "ClientClosed",
+    "ClientCredentialsGrant",
+    "ClientStats",
+    "ClockSkewError",
+    "CompactionResult",
+    "Component",
+    "EventLoopChanged",
+    "FieldParameter",
+    "Granularity",
+    "HttpxAuth",
+    "InstallInfo",
+    "InstructionTimeout",
+    "InvalidArgumentType",
+    "Limiter",
+    "LocalLimiter",
+    "LocusClient",
+    "LocusError",
+    "ModelSettings",
+    "NotFound",
+    "OutputLocked",
+    "PasswordGrant",
+    "PermissionDenied",
+    "Priority",
+    "RateLimited",
+    "RedisLimiter",
+    "RedisTokenStore",
+    "RefreshTokenGrant",
+    "RequestTimeout",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "Site",
+    "Slot",
+    "Snws2Credentials",
+    "SolarNetClient",
+    "TimeSeries",
+    "Timeouts",
+    "Token",
+    "TokenProvider",
+    "TokenStore",
+    "TransportError",
+    "UsageError",
+    "ValidationFailed",
+    "Window",
+    "WindowFailure",
+    "WindowStream",
+    "__version__",
+    "compact_dataset",
+    "from_jsonable",
+    "set_testing",
+    "snws2_authorization",
+    "testing",
+    "to_jsonable",
+]
+
+
+def test_the_root_exports_exactly_the_decided_names() -> None:
+    """``__all__`` equals the decided list, order included: adding or dropping a root
+    name is a change to this list, made on purpose."""
+    assert locus_async.__all__ == ROOT_NAMES
+    sync = importlib.import_module("locus_async.sync")
+    assert sync.__all__ == ["LocusClient", "SolarNetClient", "SyncIterator"]
+    assert {getattr(sync, n).__module__ for n in sync.__all__} == {"locus_async.sync"}
+
 
 def test_all_names_exist() -> None:
     """Every name in __all__ is importable from the package."""

@@ -421,6 +421,8 @@ class DataHandlers(CoreState):
         upload lag and revisions included; default the simulator's clock.
         ``field_params``: the PV model's parameters, for modelled fields.
         """
+        if kind not in ("components", "sites", "bulk"):
+            raise ValueError(f"kind must be 'components', 'sites' or 'bulk', not {kind!r}")
         zone = ZoneInfo(tz)
         if isinstance(as_of, datetime):
             if as_of.tzinfo is None:

@@ -75,7 +75,7 @@ class DatumAuxiliaryAPI(Resource):
         )
 
     async def list(
-        self, node_ids: int | Iterable[int] | None = None, **kwargs: Any
+        self, /, node_ids: int | Iterable[int] | None = None, **kwargs: Any
     ) -> builtins.list[DatumAuxiliary]:
         return [r async for r in self.iter(node_ids, **kwargs)]
 
@@ -178,7 +178,7 @@ class StaleAggregatesAPI(Resource):
         return self._requester.items(STALE_AGGREGATES, StaleAggregate, params, page_size=page_size)
 
     async def list(
-        self, node_ids: int | Iterable[int], **kwargs: Any
+        self, /, node_ids: int | Iterable[int], **kwargs: Any
     ) -> builtins.list[StaleAggregate]:
         return [s async for s in self.iter(node_ids, **kwargs)]
 

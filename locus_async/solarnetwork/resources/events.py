@@ -76,5 +76,5 @@ class EventsAPI(Resource):
                 return
             largest = max(largest, sent)
 
-    async def list(self, **kwargs: Any) -> builtins.list[UserEvent]:
+    async def list(self, /, **kwargs: Any) -> builtins.list[UserEvent]:
         return [e async for e in self.iter(**kwargs)]

@@ -1,0 +1,1 @@
+"""The dlt source, loaded into DuckDB by dlt itself."""
