@@ -71,5 +71,6 @@ def bench(session: nox.Session) -> None:
         "bench_decode.py",
         "bench_compaction.py",
         "bench_pacing.py",
+        "bench_blocking.py",
     ):
         session.run("python", f"benchmarks/{script}", *session.posargs)

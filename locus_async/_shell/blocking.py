@@ -301,17 +301,25 @@ class _Bridge(Generic[A]):
     _loop: LoopThread
 
 
-class blocking(Generic[S, P, R]):  # noqa: N801 - a decorator-like descriptor
+class _Wrapper:
+    """What the three descriptors share: the async function they wrap (``method``, so its
+    parameters and docs are the async one's) and the attribute name they are bound to."""
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+        self._name: str = method.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+
+class blocking(_Wrapper, Generic[S, P, R]):  # noqa: N801 - a decorator-like descriptor
     """``name = blocking(AsyncAPI.name)`` in a blocking class: a method with the async
     method's parameters that waits for its result on the loop."""
 
     def __init__(self, method: Callable[Concatenate[S, P], Awaitable[R]]) -> None:
-        self.method = method
-        self.__doc__ = method.__doc__
-        self._name = method.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
+        super().__init__(method)
 
     @overload
     def __get__(self, obj: None, owner: type) -> Self: ...
@@ -329,17 +337,12 @@ class blocking(Generic[S, P, R]):  # noqa: N801 - a decorator-like descriptor
         return functools.update_wrapper(call, target)
 
 
-class blocking_iter(Generic[S, P, T]):  # noqa: N801 - a decorator-like descriptor
+class blocking_iter(_Wrapper, Generic[S, P, T]):  # noqa: N801 - a decorator-like descriptor
     """``name = blocking_iter(AsyncAPI.name)``: the async method's async iterator as a
     ``SyncIterator`` (arguments are checked at once, requests start on iteration)."""
 
     def __init__(self, method: Callable[Concatenate[S, P], AsyncIterator[T]]) -> None:
-        self.method = method
-        self.__doc__ = method.__doc__
-        self._name = method.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
+        super().__init__(method)
 
     @overload
     def __get__(self, obj: None, owner: type) -> Self: ...
@@ -357,17 +360,12 @@ class blocking_iter(Generic[S, P, T]):  # noqa: N801 - a decorator-like descript
         return functools.update_wrapper(call, target)
 
 
-class passthrough(Generic[S, P, R]):  # noqa: N801 - a decorator-like descriptor
+class passthrough(_Wrapper, Generic[S, P, R]):  # noqa: N801 - a decorator-like descriptor
     """``name = passthrough(AsyncAPI.name)``: a pure method of the async object (no I/O,
     no await), called as it is."""
 
     def __init__(self, method: Callable[Concatenate[S, P], R]) -> None:
-        self.method = method
-        self.__doc__ = method.__doc__
-        self._name = method.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
+        super().__init__(method)
 
     @overload
     def __get__(self, obj: None, owner: type) -> Self: ...

@@ -9,6 +9,7 @@ Must never: print a credential.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import date, datetime
@@ -22,28 +23,39 @@ from locus_async.errors import UsageError
 
 __all__ = [
     "EXIT_AUTH",
+    "EXIT_BROKEN_PIPE",
     "EXIT_ERROR",
     "EXIT_INCOMPLETE",
     "EXIT_LOCKED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "FORMATS",
+    "GLOBAL_OPTIONS",
     "CliIO",
     "CliUsage",
     "Parser",
     "Runner",
+    "add_format",
+    "add_global_options",
     "add_repeatable",
     "client_options",
+    "count",
     "jsonable",
     "listen_host",
     "non_negative_float",
     "objects",
+    "output_format",
     "port_number",
     "positive_float",
     "positive_int",
+    "records",
     "table",
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+#: The reader of stdout went away (``| head``): 128 + SIGPIPE, as a shell reports a
+#: program its closed pipe stopped.
+EXIT_BROKEN_PIPE = 141
 
 
 #: What runs one command: (io, parsed arguments) -> exit code.
@@ -54,7 +66,46 @@ class CliUsage(Exception):
     """A usage problem found by the CLI itself (exit code 2)."""
 
 
+#: The options every command takes, before or after its name: (flags, argparse keywords).
+GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("-v", "--verbose"), {"action": "count", "help": "log to stderr (-v info, -vv debug)"}),
+    (("-q", "--quiet"), {"action": "store_true", "help": "errors only on stderr: no progress"}),
+    (("--no-progress",), {"action": "store_true", "help": "no progress bar or progress log"}),
+    (("--json",), {"action": "store_true", "help": "JSON on stdout (results or a summary)"}),
+)
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """``-v``, ``-q``, ``--no-progress`` and ``--json`` on the root parser (with their
+    defaults) and on every command below it, recursively, where they default to nothing:
+    so ``locus-async -v sites`` and ``locus-async sites -v`` are the same, and a value
+    given before the command is not reset by the command's parser."""
+    for flags, options in GLOBAL_OPTIONS:
+        default = 0 if options["action"] == "count" else False
+        parser.add_argument(*flags, default=default, **options)
+    _add_below(parser)
+
+
+def _add_below(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in {id(p): p for p in action.choices.values()}.values():  # aliases: once
+            for flags, options in GLOBAL_OPTIONS:
+                sub.add_argument(*flags, default=argparse.SUPPRESS, **options)
+            _add_below(sub)
+
+
 class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and ``gh``-style help (defaults shown,
+    examples kept as written)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from locus_async.cli.help import HelpFormatter
+
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # one line and exit code 2, like argparse
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -71,6 +122,11 @@ class CliIO:
 
     def err(self, text: str) -> None:
         print(text, file=self.stderr)
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 window``, ``2 windows``, ``1,234 rows``, ``1 retry``, ``3 retries``."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def port_number(text: str) -> int:
@@ -179,15 +235,66 @@ def jsonable(value: Any) -> Any:
 
 
 def table(io: CliIO, rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    cells = [[_cell(c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     io.out("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         io.out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def objects(io: CliIO, items: Sequence[Any], columns: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        io.out(json.dumps(jsonable(list(items)), indent=2))
+#: What listing and data commands print: ``--format``'s choices.
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    """``--format`` on a listing or data command (the same choices and rule everywhere)."""
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="table, csv, json or jsonl (one object per line); default: a table on a "
+        "terminal, CSV when piped (--json is --format json)",
+    )
+
+
+def output_format(io: CliIO, args: argparse.Namespace) -> str:
+    """The format asked for; else ``json`` with ``--json``; else a table for a person at a
+    terminal and CSV for a program reading a pipe or a file."""
+    chosen: str | None = getattr(args, "format", None)
+    if chosen:
+        return chosen
+    if getattr(args, "json", False):
+        return "json"
+    isatty = getattr(io.stdout, "isatty", None)
+    return "table" if isatty is not None and isatty() else "csv"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # ISO 8601, with the offset for times
+    return str(value)
+
+
+def records(io: CliIO, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    """Rows as ``fmt``: ``json`` (one array) and ``jsonl`` (one object per line) keep every
+    key of each row; ``csv`` and ``table`` show ``columns``. Times are ISO 8601 with their
+    offset in every format."""
+    if fmt == "json":
+        io.out(json.dumps(jsonable(list(rows)), indent=2))
+    elif fmt == "jsonl":
+        for row in rows:
+            io.out(json.dumps(jsonable(row)))
+    elif fmt == "csv":
+        writer = csv.writer(io.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
     else:
-        table(io, [[getattr(item, c) for c in columns] for item in items], columns)
+        table(io, [[_cell(row.get(c)) for c in columns] for row in rows], columns)
+
+
+def objects(io: CliIO, items: Sequence[Any], columns: Sequence[str], fmt: str) -> None:
+    """attrs objects as ``fmt`` (see ``records``): JSON has every public attribute."""
+    records(io, [jsonable(item) for item in items], columns, fmt)

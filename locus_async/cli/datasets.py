@@ -30,6 +30,7 @@ from locus_async.cli.common import (
     Parser,
     Runner,
     add_repeatable,
+    count,
     positive_int,
 )
 from locus_async.cli.progress import ProgressBar
@@ -101,7 +102,6 @@ def _freshness(parser: argparse.ArgumentParser) -> None:
         help="the moment to run up to, with its UTC offset (default: the wall clock); "
         "for reproducible runs and replays",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
 
 
 def _dataset_out(parser: argparse.ArgumentParser) -> None:
@@ -163,7 +163,9 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         help="output directory or URL (s3://bucket/prefix, gs://, az://; its state is kept "
         "beside it, in OUT.locus)",
     )
-    backfill.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    backfill.add_argument(
+        "--format", choices=("parquet", "csv"), default="parquet", help="file format of the dataset"
+    )
     backfill.add_argument(
         "--repair",
         action="store_true",
@@ -201,14 +203,14 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         "kill at any moment and to run again; backfill and sync do it when worthwhile.",
     )
     _dataset_out(compact)
-    compact.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     return {"backfill": _run_backfill, "sync": _run_sync, "compact": _run_compact}
 
 
 # --------------------------------------------------------------------------- output
 
 
-def _report(io: CliIO, result: BackfillResult, label: str) -> None:
+def _report(io: CliIO, result: BackfillResult, label: str, *, quiet: bool = False) -> None:
+    """The run's summary line on stderr (not with ``--quiet``), then what went wrong (always)."""
     if result.complete:
         status = "complete"
     else:
@@ -221,12 +223,14 @@ def _report(io: CliIO, result: BackfillResult, label: str) -> None:
     fresh = ""
     if result.windows_provisional or result.windows_refreshed:
         fresh = f", {result.windows_refreshed} refreshed, {result.windows_provisional} provisional"
-    io.err(
-        f"{label}: {result.windows_done} windows written, {result.windows_skipped} already "
-        f"done{fresh}, {result.rows:,} rows, {result.requests} requests, "
-        f"{result.rate_limited} x 429, {result.retries} retries in {result.elapsed:.1f} s; "
-        f"{status} -> {result.out}"
-    )
+    if not quiet:
+        io.err(
+            f"{label}: {count(result.windows_done, 'window')} written, "
+            f"{result.windows_skipped} already done{fresh}, {count(result.rows, 'row')}, "
+            f"{count(result.requests, 'request')}, {result.rate_limited} x 429, "
+            f"{count(result.retries, 'retry', 'retries')} in "
+            f"{result.elapsed:.1f} s; {status} -> {result.out}"
+        )
     for failure in result.failures[:10]:
         io.err(
             f"  failed: {failure.kind[:-1]} {failure.entity_id} "
@@ -313,12 +317,12 @@ async def _once(
     if args.plan:
         _show_plan(io, await make().plan(), args.json)
         return EXIT_OK
-    bar = ProgressBar(io, args.command)
+    bar = ProgressBar(io, args.command, enabled=not (args.quiet or args.no_progress))
     try:
         result = await make(progress=bar).run()
     finally:
         bar.close()
-    _report(io, result, args.command)
+    _report(io, result, args.command, quiet=args.quiet)
     if args.json:
         io.out(json.dumps(result.summary(), indent=None if lines else 2))
     return EXIT_OK if result.complete else EXIT_INCOMPLETE

@@ -8,23 +8,29 @@ their output (tables, JSON, CSV). Must never: echo a credential.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from typing import Any
 
 from locus_async.cli import datasets
 from locus_async.cli.common import (
+    EXIT_ERROR,
     EXIT_OK,
     CliIO,
     Parser,
     Runner,
+    add_format,
     client_options,
+    count,
     jsonable,
     name_value,
     objects,
+    output_format,
     positive_int,
-    table,
+    records,
 )
+from locus_async.cli.progress import ProgressBar
+from locus_async.errors import NotFound, PermissionDenied
+from locus_async.locus.backfill import BackfillProgress
 from locus_async.locus.client import DEFAULT_BASE_URL, LocusClient, auth_from_env
 from locus_async.locus.models import BaseField
 from locus_async.locus.timeseries import TimeSeries
@@ -47,9 +53,6 @@ def add_commands(commands: Any) -> dict[str, Runner]:
         metavar="N",
         help="requests on the wire at once: your account's allowance (default 1)",
     )
-    common.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log to stderr (-v info, -vv debug)"
-    )
 
     data_range = Parser(add_help=False)
     data_range.add_argument(
@@ -64,36 +67,50 @@ def add_commands(commands: Any) -> dict[str, Runner]:
         "--gran", required=True, help="latest, 1min, 5min, 15min, hourly, daily, monthly, yearly"
     )
 
-    commands.add_parser("check", parents=[common], help="check that the credentials work")
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="who the credentials are, what they reach, at what allowance",
+    )
+    check.add_argument(
+        "--partner",
+        type=positive_int,
+        action="append",
+        metavar="ID",
+        help="count this partner's sites, clients and components (repeatable)",
+    )
 
     for name, what in (("sites", "sites"), ("clients", "clients"), ("components", "components")):
         sub = commands.add_parser(name, parents=[common], help=f"list a partner's {what}")
-        sub.add_argument("--partner", type=positive_int, required=True, help="partner id")
-        sub.add_argument("--json", action="store_true", help="JSON instead of a table")
+        sub.add_argument(
+            "--partner", type=positive_int, metavar="ID", required=True, help="partner id"
+        )
+        add_format(sub)
         if name == "components":
             sub.add_argument("--node-id", help="node (MAC) id; %% is a wildcard")
             sub.add_argument("--notes", help="notes; %% is a wildcard")
 
     site = commands.add_parser("site", parents=[common], help="show a site and its components")
-    site.add_argument("site_id", type=positive_int)
-    site.add_argument("--json", action="store_true")
+    site.add_argument("site_id", type=positive_int, help="site id")
 
     available = commands.add_parser(
         "available", parents=[common], help="what data an entity has (dataavailable)"
     )
     target = available.add_mutually_exclusive_group(required=True)
-    target.add_argument("--component", type=positive_int)
-    target.add_argument("--site", type=positive_int)
-    target.add_argument("--partner", type=positive_int, help="bulk (all sites) data")
-    available.add_argument("--json", action="store_true")
+    target.add_argument("--component", type=positive_int, metavar="ID", help="component id")
+    target.add_argument(
+        "--site", type=positive_int, metavar="ID", help="site id (site-level fields)"
+    )
+    target.add_argument("--partner", type=positive_int, metavar="ID", help="bulk (all sites) data")
+    add_format(available)
 
     data = commands.add_parser(
         "data", parents=[common, data_range], help="fetch a time series to stdout"
     )
     target = data.add_mutually_exclusive_group(required=True)
-    target.add_argument("--component", type=positive_int)
-    target.add_argument("--site", type=positive_int)
-    data.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    target.add_argument("--component", type=positive_int, metavar="ID", help="component id")
+    target.add_argument("--site", type=positive_int, metavar="ID", help="site id (site-level data)")
+    add_format(data)
     data.add_argument(
         "--validate", action="store_true", help="check the fields against dataavailable first"
     )
@@ -107,11 +124,14 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     )
 
     alerts = commands.add_parser("alerts", parents=[common], help="list alerts")
+    add_format(alerts)
     target = alerts.add_mutually_exclusive_group(required=True)
-    target.add_argument("--partner", type=positive_int)
-    target.add_argument("--site", type=positive_int)
-    target.add_argument("--component", type=positive_int)
-    alerts.add_argument("--tz", default="UTC")
+    target.add_argument(
+        "--partner", type=positive_int, metavar="ID", help="partner id (every site)"
+    )
+    target.add_argument("--site", type=positive_int, metavar="ID", help="site id")
+    target.add_argument("--component", type=positive_int, metavar="ID", help="component id")
+    alerts.add_argument("--tz", default="UTC", help="IANA time zone of the times given and shown")
     alerts.add_argument(
         "--updated-since", help="local time in --tz (partner alerts: at most 7 days ago)"
     )
@@ -121,9 +141,13 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     alerts.add_argument(
         "--type", action="append", dest="alert_types", help="alert type (repeatable)"
     )
-    alerts.add_argument("--status", choices=("open", "closed"))
-    alerts.add_argument("--priority", action="append", choices=("high", "medium", "low"))
-    alerts.add_argument("--json", action="store_true")
+    alerts.add_argument("--status", choices=("open", "closed"), help="only open or closed alerts")
+    alerts.add_argument(
+        "--priority",
+        action="append",
+        choices=("high", "medium", "low"),
+        help="only this priority (repeatable)",
+    )
 
     return {
         "check": _run_check,
@@ -142,28 +166,8 @@ def add_commands(commands: Any) -> dict[str, Runner]:
 
 
 def _series(io: CliIO, series: TimeSeries, fmt: str) -> None:
-    if fmt == "json":
-        io.out(json.dumps([jsonable(row) for row in series], indent=1))
-    elif fmt == "csv":
-        writer = csv.writer(io.stdout, lineterminator="\n")
-        writer.writerow(["id", "ts", *series.fields])
-        for row in series:
-            writer.writerow(
-                [
-                    row["id"],
-                    row["ts"].isoformat(),
-                    *("" if row[f] is None else row[f] for f in series.fields),
-                ]
-            )
-    else:
-        table(
-            io,
-            [
-                [row["id"], row["ts"].isoformat(), *(row[f] for f in series.fields)]
-                for row in series
-            ],
-            ["id", "ts", *series.fields],
-        )
+    """A time series' rows (id, ts with its offset, one column per field) as ``fmt``."""
+    records(io, list(series), ["id", "ts", *series.fields], fmt)
 
 
 # --------------------------------------------------------------------------- commands
@@ -178,11 +182,65 @@ def locus_client(io: CliIO, args: argparse.Namespace) -> LocusClient:
     return LocusClient(auth=auth_from_env(io.env), **kwargs)
 
 
+def _identity(auth: object) -> str:
+    """Who a credential is, without any secret: the user, the API client, or a token."""
+    user, client_id = getattr(auth, "username", None), getattr(auth, "client_id", None)
+    if user and client_id:
+        return f"{user} (API client {client_id})"
+    if client_id:
+        return f"API client {client_id}"
+    return "a bearer token (LOCUS_ACCESS_TOKEN)"
+
+
 async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
+    """Who the credential is, how it signs in, what it reaches and at what allowance."""
+    partners = list(args.partner or ())
+    reach: list[dict[str, Any]] = []
     async with locus_client(io, args) as client:
         kind = await client.authenticate()
-    io.out(f"credentials accepted ({kind}) by {client.base_url}")
-    return EXIT_OK
+        for partner in partners:
+            try:
+                counts = {
+                    "sites": len(await client.partners.sites(partner)),
+                    "clients": len(await client.partners.clients(partner)),
+                    "components": len(await client.partners.components(partner)),
+                }
+            except (NotFound, PermissionDenied) as exc:
+                reach.append({"partner": partner, "error": str(exc)})
+                continue
+            reach.append({"partner": partner, **counts})
+        stats = client.stats
+        summary = {
+            "host": client.base_url,
+            "identity": _identity(auth_from_env(io.env)),
+            "sign_in": kind,
+            "allowance": client.limiter.capacity,
+            "allowance_source": "--max-concurrency" if args.max_concurrency else "default",
+            "requests": stats.requests,
+            "rate_limited": stats.rate_limited,
+            "partners": reach,
+        }
+    if args.json:
+        io.out(json.dumps(summary, indent=2))
+    else:
+        io.out(f"credentials accepted: {kind} grant for {summary['identity']}")
+        io.out(f"host: {summary['host']}")
+        told = "set by --max-concurrency" if args.max_concurrency else "the API's documented"
+        io.out(
+            f"allowance: {count(client.limiter.capacity, 'request')} at a time ({told}); "
+            f"observed {stats.rate_limited} x 429 in {count(stats.requests, 'request')}"
+        )
+        for entry in reach:
+            if "error" in entry:
+                io.out(f"partner {entry['partner']}: not reachable: {entry['error']}")
+            else:
+                io.out(
+                    f"partner {entry['partner']}: {entry['sites']} sites, "
+                    f"{entry['clients']} clients, {entry['components']} components"
+                )
+        if not partners:
+            io.out("partners: add --partner ID (repeatable) to count what it reaches")
+    return EXIT_ERROR if any("error" in entry for entry in reach) else EXIT_OK
 
 
 async def _run_list(io: CliIO, args: argparse.Namespace) -> int:
@@ -198,7 +256,7 @@ async def _run_list(io: CliIO, args: argparse.Namespace) -> int:
                 args.partner, node_id=args.node_id, notes=args.notes
             )
             columns = ["id", "site_id", "node_type", "name", "node_id", "parent_id"]
-    objects(io, items, columns, args.json)
+    objects(io, items, columns, output_format(io, args))
     return EXIT_OK
 
 
@@ -214,7 +272,7 @@ async def _run_site(io: CliIO, args: argparse.Namespace) -> int:
         f"{site.location_timezone or 'no time zone'}"
     )
     objects(
-        io, components, ["id", "node_type", "name", "node_id", "parent_type", "parent_id"], False
+        io, components, ["id", "node_type", "name", "node_id", "parent_type", "parent_id"], "table"
     )
     return EXIT_OK
 
@@ -227,37 +285,55 @@ async def _run_available(io: CliIO, args: argparse.Namespace) -> int:
             fields = await client.sites.data_available(args.site)
         else:
             fields = await client.partners.bulk_data_available(args.partner)
-    if args.json:
-        io.out(json.dumps(jsonable(fields), indent=2))
-    else:
-        rows = [
-            [
-                b.base_field,
-                ",".join(b.short_names) or "-",
-                b.unit,
-                b.source,
-                ",".join(b.granularities),
-            ]
-            for b in fields
-        ]
-        table(io, rows, ["base field", "fields", "unit", "source", "granularities"])
+    fmt = output_format(io, args)
+    if fmt in ("json", "jsonl"):
+        objects(io, fields, [], fmt)
+        return EXIT_OK
+    rows = [
+        {
+            "base field": b.base_field,
+            "fields": ",".join(b.short_names) or "-",
+            "unit": b.unit,
+            "source": b.source,
+            "granularities": ",".join(b.granularities),
+        }
+        for b in fields
+    ]
+    records(io, rows, ["base field", "fields", "unit", "source", "granularities"], fmt)
     return EXIT_OK
 
 
 async def _run_data(io: CliIO, args: argparse.Namespace) -> int:
+    """One time series to stdout; a range of several windows shows its progress on
+    stderr (a bar on a terminal, a line every 30 s otherwise) as the windows arrive."""
+    query: dict[str, Any] = {
+        "fields": args.fields, "start": args.start, "end": args.end, "tz": args.tz,
+        "gran": args.gran, "validate": args.validate, "field_params": dict(args.param) or None,
+    }  # fmt: skip
     async with locus_client(io, args) as client:
         api = client.components if args.component else client.sites
-        series = await api.data(
-            args.component or args.site,
-            fields=args.fields,
-            start=args.start,
-            end=args.end,
-            tz=args.tz,
-            gran=args.gran,
-            validate=args.validate,
-            field_params=dict(args.param) or None,
-        )
-    _series(io, series, args.format)
+        ident = args.component or args.site
+        planned = {k: query[k] for k in ("fields", "start", "end", "tz", "gran")}
+        windows = api.plan(**planned)
+        if windows is None or len(windows) < 2:
+            series = await api.data(ident, **query)
+        else:
+            progress = BackfillProgress(windows_total=len(windows))
+            bar = ProgressBar(io, "data", enabled=not (args.quiet or args.no_progress))
+            parts: list[TimeSeries] = []
+            try:
+                async with api.iter_data(ident, **query) as stream:
+                    async for part in stream:
+                        parts.append(part)
+                        stats = client.stats
+                        progress.windows_done, progress.rows = len(parts), progress.rows + len(part)
+                        progress.requests, progress.retries = stats.requests, stats.retries
+                        progress.rate_limited = stats.rate_limited
+                        bar(progress)
+            finally:
+                bar.close()
+            series = TimeSeries.concat(parts)
+    _series(io, series, output_format(io, args))
     return EXIT_OK
 
 
@@ -278,5 +354,5 @@ async def _run_alerts(io: CliIO, args: argparse.Namespace) -> int:
         else:
             alerts = await client.components.alerts(args.component, **options)
     columns = ["id", "component_id", "site_id", "alert_type", "priority", "start", "end", "updated"]
-    objects(io, alerts, columns, args.json)
+    objects(io, alerts, columns, output_format(io, args))
     return EXIT_OK

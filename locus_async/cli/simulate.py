@@ -7,11 +7,15 @@ provider) and the demo. Must never: listen on anything the user did not ask for.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 from typing import Any, Final
 
 from locus_async.cli.common import (
+    EXIT_ERROR,
     EXIT_OK,
     CliIO,
+    CliUsage,
     Runner,
     listen_host,
     non_negative_float,
@@ -21,7 +25,7 @@ from locus_async.cli.common import (
 )
 from locus_async.cli.progress import ProgressBar
 
-__all__ = ["add_commands", "run_simulate"]
+__all__ = ["add_commands", "require", "run_simulate"]
 
 
 #: ``simulate``'s latency: about a round trip of the real APIs over the internet (a data
@@ -36,9 +40,16 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     simulate = commands.add_parser(
         "simulate", help="serve the Locus (or --solarnetwork) simulator on loopback"
     )
-    simulate.add_argument("--host", type=listen_host, default="127.0.0.1")
-    simulate.add_argument("--port", type=port_number, default=8080)
-    simulate.add_argument("--allowance", type=positive_int, default=1)
+    simulate.add_argument(
+        "--host", type=listen_host, default="127.0.0.1", help="address to listen on (an IP address)"
+    )
+    simulate.add_argument("--port", type=port_number, default=8080, help="TCP port")
+    simulate.add_argument(
+        "--allowance",
+        type=positive_int,
+        default=1,
+        help="requests one account may have in progress (more get 429)",
+    )
     simulate.add_argument(
         "--latency",
         type=non_negative_float,
@@ -48,7 +59,12 @@ def add_commands(commands: Any) -> dict[str, Runner]:
             "trip, so concurrent callers overlap and meet the one-at-a-time 429; 0 for speed)"
         ),
     )
-    simulate.add_argument("--token-lifetime", type=positive_float, default=3600.0)
+    simulate.add_argument(
+        "--token-lifetime",
+        type=positive_float,
+        default=3600.0,
+        help="seconds an access token lives",
+    )
     simulate.add_argument(
         "--solarnetwork", action="store_true", help="the SolarNetwork SolarUser simulator"
     )
@@ -65,24 +81,50 @@ def add_commands(commands: Any) -> dict[str, Runner]:
         default=0.02,
         help="simulated network latency in seconds",
     )
-    demo.add_argument("--json", action="store_true", help="print a JSON summary at the end")
-    demo.add_argument("-v", "--verbose", action="count", default=0)
 
     return {"demo": _run_demo}
 
 
-def run_simulate(io: CliIO, args: argparse.Namespace) -> int:
-    from locus_async.simulator import describe_and_build
-    from locus_async.simulator._server import serve_forever
+def require(command: str, extra: str, *modules: str) -> None:
+    """Refuse, in one line naming the ``pip install`` to run, a command whose extra is
+    not installed (exit 2), before it prints or starts anything."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise CliUsage(
+            f"{command} needs {' and '.join(missing)}: pip install 'locus-async[{extra}]'"
+        )
 
-    sim, lines = describe_and_build(args)
-    for line in lines:
-        io.out(line)
-    serve_forever(sim.app, host=args.host, port=args.port)
+
+def run_simulate(io: CliIO, args: argparse.Namespace) -> int:
+    require("locus-async simulate", "simulator", "uvicorn")
+    from locus_async.simulator import describe_and_build
+    from locus_async.simulator._server import listen, serve_forever
+
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        io.err(
+            f"locus-async: error: cannot listen on {args.host}:{args.port}: {reason.lower()} "
+            "(another simulator? choose another --port)"
+        )
+        return EXIT_ERROR
+    with sock:
+        sim, lines = describe_and_build(args)
+        for line in lines:
+            io.out(line)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
+            serve_forever(sim.app, sock)
     return EXIT_OK
 
 
 async def _run_demo(io: CliIO, args: argparse.Namespace) -> int:
+    require("locus-async demo", "demo", "uvicorn", "pyarrow")
     from locus_async.cli.demo import run_demo
 
     return await run_demo(
@@ -91,5 +133,5 @@ async def _run_demo(io: CliIO, args: argparse.Namespace) -> int:
         args.out,
         latency=args.latency,
         as_json=args.json,
-        progress=lambda label: ProgressBar(io, label),
+        progress=lambda label: ProgressBar(io, label, enabled=not (args.quiet or args.no_progress)),
     )

@@ -21,12 +21,14 @@ from locus_async.cli.common import (
     EXIT_OK,
     CliIO,
     CliUsage,
+    add_format,
     add_repeatable,
     client_options,
     jsonable,
     objects,
+    output_format,
     positive_int,
-    table,
+    records,
 )
 from locus_async.solarnetwork import Instruction, Metadata, SolarNetClient
 from locus_async.solarnetwork.client import DEFAULT_BASE_URL
@@ -63,9 +65,9 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
     common.add_argument(
         "--location-metadata-prefix",
         default=None,
+        metavar="PATH",
         help="where the server maps location metadata (default /location/datum/meta)",
     )
-    common.add_argument("-v", "--verbose", action="count", default=0)
 
     sn = commands.add_parser(
         "solarnetwork",
@@ -80,7 +82,7 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
 
     nodes = actions.add_parser("nodes", parents=[common], help="list the account's nodes")
     nodes.add_argument("--archived", action="store_true", help="archived nodes instead")
-    nodes.add_argument("--json", action="store_true")
+    add_format(nodes)
 
     meta_actions = _group(actions, "meta", "node or user metadata", "get|set|delete", parser_class)
     for name, what in (
@@ -108,7 +110,7 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
         ("add", "queue without waiting"),
     ):
         sub = instr_actions.add_parser(name, parents=[common], help=what)
-        sub.add_argument("node", type=positive_int)
+        sub.add_argument("node", type=positive_int, help="node id")
         sub.add_argument("topic", help="e.g. SetControlParameter")
         add_repeatable(
             sub, "--param", type=_pair, metavar="NAME=VALUE", help="a parameter (repeatable)"
@@ -116,7 +118,7 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
         sub.add_argument(
             "--at", help="defer to this UTC instant (ISO 8601, e.g. 2030-01-01T00:00:00Z)"
         )
-        sub.add_argument("--json", action="store_true")
+        add_format(sub)
         if name == "exec":
             sub.add_argument(
                 "--wait",
@@ -126,12 +128,12 @@ def add_solarnetwork_parser(commands: Any, parser_class: type[argparse.ArgumentP
                 help="how long the server waits for the result (0-60, default 60)",
             )
     listing = instr_actions.add_parser("list", parents=[common], help="instructions of nodes")
-    listing.add_argument("nodes", type=positive_int, nargs="+")
+    listing.add_argument("nodes", type=positive_int, nargs="+", help="node ids")
     listing.add_argument("--state", action="append", help="only this state (repeatable)")
-    listing.add_argument("--json", action="store_true")
+    add_format(listing)
     cancel = instr_actions.add_parser("cancel", parents=[common], help="cancel an instruction")
-    cancel.add_argument("instruction", type=positive_int)
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("instruction", type=positive_int, help="instruction id")
+    add_format(cancel)
 
 
 def _client(io: CliIO, args: argparse.Namespace) -> SolarNetClient:
@@ -202,14 +204,13 @@ def _finished(instructions: list[Instruction]) -> int:
     return EXIT_OK if all(i.state == "Completed" for i in instructions) else EXIT_ERROR
 
 
-def _show_instructions(io: CliIO, items: list[Instruction], as_json: bool) -> None:
-    if as_json:
-        objects(io, items, _INSTRUCTION_COLUMNS, True)
-        return
-    objects(io, items, _INSTRUCTION_COLUMNS, False)
-    for item in items:
-        if item.result_parameters:
-            io.out(f"  {item.id} result: {json.dumps(item.result_parameters)}")
+def _show_instructions(io: CliIO, items: list[Instruction], args: argparse.Namespace) -> None:
+    fmt = output_format(io, args)
+    objects(io, items, _INSTRUCTION_COLUMNS, fmt)
+    if fmt == "table":
+        for item in items:
+            if item.result_parameters:
+                io.out(f"  {item.id} result: {json.dumps(item.result_parameters)}")
 
 
 async def _instr(io: CliIO, args: argparse.Namespace, client: SolarNetClient) -> int:
@@ -223,15 +224,15 @@ async def _instr(io: CliIO, args: argparse.Namespace, client: SolarNetClient) ->
             )
         else:
             items = await api.add(args.node, args.topic, args.param, **options)
-        _show_instructions(io, items, args.json)
+        _show_instructions(io, items, args)
         return _finished(items) if command == "exec" else EXIT_OK
     if command == "list":
         items = await api.list(args.nodes, states=args.state)
-        _show_instructions(io, items, args.json)
+        _show_instructions(io, items, args)
         return EXIT_OK
     before = await api.get(args.instruction)
     after = await api.cancel(args.instruction)
-    _show_instructions(io, [after], args.json)
+    _show_instructions(io, [after], args)
     if after.state == "Declined":
         io.err(f"instruction {after.id} cancelled (was {before.state})")
         return EXIT_OK
@@ -260,14 +261,11 @@ async def run_solarnetwork(io: CliIO, args: argparse.Namespace) -> int:
                 }
                 for n in nodes
             ]
-            if args.json:
-                io.out(json.dumps(jsonable(nodes), indent=2))
+            fmt = output_format(io, args)
+            if fmt in ("json", "jsonl"):
+                objects(io, nodes, [], fmt)
             else:
-                table(
-                    io,
-                    [list(r.values()) for r in rows],
-                    ["id", "name", "time_zone", "country", "created"],
-                )
+                records(io, rows, ["id", "name", "time_zone", "country", "created"], fmt)
             return EXIT_OK
         if args.sn_command == "meta":
             return await _meta(io, args, client)

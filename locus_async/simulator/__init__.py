@@ -55,7 +55,7 @@ from locus_async.simulator._fleet import (
     default_fleet,
 )
 from locus_async.simulator._http import SimRequest, SimResponse, SimulatorStats
-from locus_async.simulator._server import ServedSimulator, serve_forever
+from locus_async.simulator._server import ServedSimulator
 from locus_async.simulator._snstate import (
     SN_DEFAULT_TOKEN,
     SN_OTHER_TOKEN,
@@ -326,40 +326,13 @@ class SolarNetSimulator(_Simulated):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m locus_async.simulator``: serve the default fleet until interrupted."""
-    from locus_async.cli.common import (
-        Parser,
-        listen_host,
-        non_negative_float,
-        port_number,
-        positive_float,
-        positive_int,
-    )
+    """``python -m locus_async.simulator``: ``locus-async simulate`` under another name (the
+    same options, defaults and errors)."""
+    import sys
 
-    parser = Parser(
-        prog="python -m locus_async.simulator",
-        description="Serve the Locus v3 simulator (or, with --solarnetwork, SolarUser's).",
-    )
-    parser.add_argument(
-        "--host", type=listen_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
-    )
-    parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
-    parser.add_argument(
-        "--allowance", type=positive_int, default=1, help="requests at once per account"
-    )
-    parser.add_argument("--token-lifetime", type=positive_float, default=3600.0, help="seconds")
-    parser.add_argument(
-        "--latency", type=non_negative_float, default=0.0, help="seconds added to each answer"
-    )
-    parser.add_argument(
-        "--solarnetwork", action="store_true", help="serve the SolarNetwork SolarUser simulator"
-    )
-    args = parser.parse_args(argv)
-    sim, lines = describe_and_build(args)
-    for line in lines:
-        print(line)
-    serve_forever(sim.app, host=args.host, port=args.port)
-    return 0
+    from locus_async.cli import main as cli_main
+
+    return cli_main(["simulate", *(sys.argv[1:] if argv is None else argv)])
 
 
 def describe_and_build(args: Any) -> tuple[_Simulated, list[str]]:

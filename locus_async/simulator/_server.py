@@ -7,22 +7,41 @@ unless asked to. Needs the ``simulator`` extra (uvicorn).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
-__all__ = ["ServedSimulator", "serve_forever"]
+from locus_async.errors import UsageError
+
+__all__ = ["ServedSimulator", "listen", "serve_forever"]
 
 
 def _uvicorn() -> Any:
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise RuntimeError(
+    except ImportError:
+        raise UsageError(
             "serving the simulator over sockets needs uvicorn: pip install 'locus-async[simulator]'"
         ) from None
     return uvicorn
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (as uvicorn binds: address reuse on), ready to
+    be served; OSError if the port is taken, before anything is printed or started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn serves
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 class ServedSimulator:
@@ -81,7 +100,8 @@ class ServedSimulator:
         self.stop()
 
 
-def serve_forever(app: Any, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve in the foreground until interrupted."""
+def serve_forever(app: Any, sock: socket.socket) -> None:
+    """Serve on ``sock`` (see ``listen``) in the foreground until interrupted."""
     uvicorn = _uvicorn()
-    uvicorn.run(app, host=host, port=port, lifespan="off", log_level="info", access_log=True)
+    config = uvicorn.Config(app, lifespan="off", log_level="info", access_log=True)
+    uvicorn.Server(config).run(sockets=[sock])

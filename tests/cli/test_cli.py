@@ -130,16 +130,33 @@ def test_api_errors_exit_1_in_one_line(cli_sim: Simulator) -> None:
 
 
 def test_check(cli_sim: Simulator) -> None:
-    """check obtains a token and says which grant was used."""
-    code, out, _ = _run(["check"], cli_sim)
+    """check obtains a token, says who signed in how, what each partner given holds and
+    the allowance, without a secret; a partner it cannot reach is named, exit 1."""
+    with cli_sim.sync_client(ACCOUNT) as client:
+        sites, components = client.partners.sites(111), client.partners.components(111)
+    code, out, _ = _run(["check", "--partner", "111"], cli_sim)
     assert code == 0
-    assert out.strip() == "credentials accepted (password) by http://localhost"
-    assert cli_sim.stats.grants["password"] == 1
+    assert out.splitlines() == [
+        f"credentials accepted: password grant for {ACCOUNT.username} (API client "
+        f"{ACCOUNT.client_id})",
+        "host: http://localhost",
+        "allowance: 1 request at a time (the API's documented); observed 0 x 429 in 4 requests",
+        f"partner 111: {len(sites)} sites, 2 clients, {len(components)} components",
+    ]
+    assert cli_sim.stats.grants["password"] == 2  # the count above, then the check
+    assert ACCOUNT.password not in out
+    assert ACCOUNT.client_secret not in out
+    code, out, _ = _run(["check", "--partner", "999", "--json", "--max-concurrency", "2"], cli_sim)
+    summary = json.loads(out)
+    assert code == 1
+    assert summary["partners"] == [{"partner": 999, "error": summary["partners"][0]["error"]}]
+    assert "404" in summary["partners"][0]["error"]
+    assert (summary["allowance"], summary["allowance_source"]) == (2, "--max-concurrency")
 
 
 def test_list_commands(cli_sim: Simulator) -> None:
     """sites, clients, components as tables and as JSON."""
-    code, out, _ = _run(["sites", "--partner", "111"], cli_sim)
+    code, out, _ = _run(["sites", "--partner", "111", "--format", "table"], cli_sim)
     assert code == 0
     assert "Sydney Depot" in out
     assert out.splitlines()[0].split()[:2] == ["id", "name"]

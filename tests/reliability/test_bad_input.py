@@ -897,7 +897,7 @@ CLI_CASES = [
     ),
     (
         _data(start="2024-01-02", end="2024-01-01"),
-        "must be before end",
+        "must be before --end",
     ),
     (
         _data(fields="W avg"),
@@ -909,7 +909,10 @@ CLI_CASES = [
     ),
     (["sites", "--partner", "1", "--base-url", "api.locusenergy.com"], "scheme"),
     (["sites", "--partner", "1", "--base-url", "http://api.locusenergy.com"], "in clear"),
-    (["alerts", "--partner", "1"], "updated_since"),
+    (
+        ["alerts", "--partner", "1"],
+        "need --updated-since (at most 7 days ago) or --open-during START END",
+    ),
     (["nonsense"], "invalid choice"),
 ]
 

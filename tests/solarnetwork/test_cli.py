@@ -35,7 +35,7 @@ def test_whoami_and_nodes(cli_sim: SolarNetSimulator) -> None:
         "token demo-sn-token (User) accepted by http://localhost\n",
         "",
     )
-    code, out, _ = _run(cli_sim, "solarnetwork", "nodes")
+    code, out, _ = _run(cli_sim, "solarnetwork", "nodes", "--format", "table")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["id", "name", "time_zone", "country", "created"]
@@ -113,6 +113,8 @@ def test_instruction_exec_list_and_cancel(cli_sim: SolarNetSimulator) -> None:
         "/missing=1",
         "--wait",
         "5",
+        "--format",
+        "table",
     )
     assert code == 1
     assert "Declined" in out
