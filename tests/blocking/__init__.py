@@ -1,0 +1,1 @@
+"""The blocking clients of ``locus_async.sync``."""

@@ -10,15 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dlt
+import duckdb
 import httpx
 import pytest
 
-dlt = pytest.importorskip("dlt")
-duckdb = pytest.importorskip("duckdb")
-
-from locus_async import UsageError, sync  # noqa: E402
-from locus_async.dlt import locus_source  # noqa: E402
-from locus_async.simulator import SimClock, Simulator, Timeline  # noqa: E402
+from locus_async import UsageError, sync
+from locus_async.dlt import locus_source
+from locus_async.simulator import SimClock, Simulator, Timeline
 
 START = datetime(2024, 6, 8, tzinfo=UTC)
 T0 = datetime(2024, 6, 10, 12, 7, tzinfo=UTC).timestamp()
