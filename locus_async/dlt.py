@@ -38,8 +38,14 @@ from locus_async._core.times import resolve_tz
 from locus_async.errors import BadRequest, NotFound, PermissionDenied, UsageError
 from locus_async.locus._core.freshness import parse_duration, relative_moment
 from locus_async.locus._core.query import UPDATED_SINCE_MAX_AGE, parse_fields
-from locus_async.locus._core.windows import bucket_ceil, bucket_floor, later_unambiguous
+from locus_async.locus._core.windows import (
+    bucket_ceil,
+    bucket_floor,
+    later_unambiguous,
+    to_instant,
+)
 from locus_async.locus.models import Granularity
+from locus_async.locus.requester import fields_offered
 from locus_async.locus.sync import LocusClient
 
 __all__ = ["locus_source"]
@@ -55,20 +61,10 @@ def _digest(values: Sequence[float | None]) -> int:
 
 
 def _start_moment(start: object, now: float, tz: ZoneInfo) -> int:
+    """Unix seconds of ``start``: ``-30d`` before now, or a time as the client reads one
+    (naive is wall time in ``tz``, DST-safe)."""
     relative = relative_moment(start, now, "start")
-    if relative is not None:
-        return relative
-    if isinstance(start, str):
-        try:
-            start = datetime.fromisoformat(start)
-        except ValueError:
-            raise UsageError(
-                f"start {start!r} is not an ISO 8601 time or a relative one such as '-30d'"
-            ) from None
-    if not isinstance(start, datetime):
-        raise UsageError("start must be a datetime, an ISO 8601 string or '-<duration>'")
-    aware = start if start.tzinfo is not None else start.replace(tzinfo=tz)
-    return int(aware.timestamp())
+    return relative if relative is not None else to_instant(start, tz, name="start")[0]
 
 
 def _begin(
@@ -124,7 +120,7 @@ class _Loader:
             offered = self.api.components.data_available(ident)
         except _REFUSED:
             return []
-        short = {n for b in offered if self.gran in b.granularities for n in b.short_names}
+        short = fields_offered(offered, self.gran)
         return [name for name in self.names if name in short]
 
     def timeseries(self, state: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:

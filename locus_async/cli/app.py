@@ -37,6 +37,7 @@ from locus_async.cli.common import (
     EXIT_AUTH,
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_USAGE,
     CliIO,
@@ -241,7 +242,7 @@ def main(
         return EXIT_ERROR
     except KeyboardInterrupt:
         io.err("locus-async: interrupted; a backfill resumes where it stopped when run again")
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:
         io.err(f"locus-async: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return EXIT_ERROR

@@ -26,6 +26,7 @@ __all__ = [
     "EXIT_BROKEN_PIPE",
     "EXIT_ERROR",
     "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
     "EXIT_LOCKED",
     "EXIT_OK",
     "EXIT_USAGE",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_INCOMPLETE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+#: Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 #: The reader of stdout went away (``| head``): 128 + SIGPIPE, as a shell reports a
 #: program its closed pipe stopped.
 EXIT_BROKEN_PIPE = 141

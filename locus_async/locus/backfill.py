@@ -88,6 +88,7 @@ from locus_async.locus.checkpoint import (
 )
 from locus_async.locus.compaction import CompactionResult, compact, compact_dataset, recover
 from locus_async.locus.dataset import DatasetFiles
+from locus_async.locus.requester import fields_offered
 from locus_async.locus.spec import BackfillSpec
 from locus_async.locus.timeseries import TimeSeries
 
@@ -579,12 +580,7 @@ class Backfill:
                 logger.warning("dataavailable of %s failed (%s): asking for every field", key, exc)
                 unknown.add(key)
                 return
-            names = {
-                name
-                for base in offered
-                if dataset.gran in base.granularities
-                for name in base.short_names
-            }
+            names = fields_offered(offered, dataset.gran)
             dataset.available[key] = [f for f in dataset.fields if f in names]
             dataset.skipped.pop(key, None)
 

@@ -29,7 +29,7 @@ from locus_async.locus._core.windows import Window, plan_windows
 from locus_async.locus.models import BaseField, Granularity
 from locus_async.locus.timeseries import TimeSeries, WindowStream, fetch_series
 
-__all__ = ["Requester", "check_fields_available"]
+__all__ = ["Requester", "check_fields_available", "fields_offered"]
 
 T = TypeVar("T")
 
@@ -160,6 +160,11 @@ class Requester:
     ) -> TimeSeries:
         """``windows`` of ``path`` (a data path under ``/v3``), fetched concurrently."""
         return await fetch_series(self._session, path, query, windows, priority=priority)
+
+
+def fields_offered(available: list[BaseField], gran: str) -> set[str]:
+    """The short field names ``dataavailable`` offers at granularity ``gran``."""
+    return {name for base in available if gran in base.granularities for name in base.short_names}
 
 
 def check_fields_available(available: list[BaseField], query: DataQuery, what: str) -> None:

@@ -394,3 +394,26 @@ def test_an_injected_http_client_is_used_and_closed_with_the_blocking_client() -
         assert not mine.is_closed
     assert seen == [200, 200]  # the token, then the site
     assert mine.is_closed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("prefetch", [False, True], ids=["plain", "with"])
+def test_closing_an_iterator_after_each_step_frees_everything(backend: str, prefetch: bool) -> None:
+    """Closing ``iter_data`` after 0, 1, 2 or 3 windows (with ``with``: while the next
+    window may be in flight) cancels the driver wherever it waits: nothing is left
+    queued, the next call is answered, and no slot stays taken."""
+    sim = Simulator()
+    args: dict[str, Any] = {"fields": "Wh_sum", "gran": "1min", "tz": "UTC"}
+    args.update(start=datetime(2024, 1, 1), end=datetime(2024, 1, 16))  # 4 windows
+    with sim.sync_client(backend=backend) as client:
+        for taken in range(4):
+            stream = client.components.iter_data(COMPONENT, **args)
+            if prefetch:
+                stream.__enter__()
+            got = [next(stream) for _ in range(taken)]
+            stream.close()
+            assert len(got) == taken
+            assert next(stream, None) is None
+            assert client.limiter.waiting == 0
+            assert client.sites.get(SITE).id == SITE
+            assert client.limiter.in_use == 0

@@ -179,7 +179,7 @@ def test_the_exit_codes_table_is_complete() -> None:
     table = readme[readme.index("| code | meaning |") :].split("\n\n", 1)[0]
     documented = {int(line.split("|")[1]) for line in table.splitlines()[2:]}
     constants = {v for k, v in vars(common).items() if k.startswith("EXIT_")}
-    constants |= {130, datasets.EXIT_TERMINATED}
+    constants.add(datasets.EXIT_TERMINATED)
     help_text = " ".join(build_parser()[0].format_help().split())
     assert documented == constants == {0, 1, 2, 3, 4, 5, 130, 141, 143}
     for code in sorted(documented - {0}):

@@ -170,7 +170,6 @@ def test_entities_and_alerts_merge_on_their_ids(
         newest = db.sql("select max(updated) from fleet.alerts").fetchall()[0][0]
     assert sites == expected_sites
     assert components == (expected, expected)
-    assert alerts is not None
     assert alerts[0] == alerts[1] > 0
     first, second = (url.params["updatedSince"] for url in asked)
     assert first == "2024-06-08T00:00:00"  # the start

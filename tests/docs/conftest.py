@@ -3,6 +3,7 @@ sockets and a private Redis, started once for the session."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,14 +43,9 @@ def doc_dataset(doc_servers: dict[str, str], tmp_path_factory: pytest.TempPathFa
     command += ["--component", "54370", "--fields", "W_avg,Wh_sum", "--gran", "hourly"]
     command += ["--start", "2024-10-01T00:00:00", "--end", "2024-12-01T00:00:00"]
     command += ["--tz", "America/Los_Angeles", "--out", "out"]
-    subprocess.run(command, cwd=root, env=_env(doc_servers), check=True, capture_output=True)
+    env = {**os.environ, **doc_servers}
+    subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
     return root
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **extra}
 
 
 def copy_dataset(source: Path, into: Path) -> None:
