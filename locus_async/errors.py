@@ -10,7 +10,14 @@ The tree (catch the narrowest one you can act on)::
     │   ├── BadRequest              400  (also 422 from SolarNetwork: ValidationFailed)
     │   │   └── ValidationFailed    422  parameter or body rejected
     │   ├── AuthenticationError     401  (and failed token grants)
-    │   │   └── ClockSkewError      SolarNetwork: the request date is >15 min off
+    │   │   ├── ClockSkewError      SolarNetwork: the request date is >15 min off
+    │   │   └── SignInError         the sign-in service (Cognito) refused; ``code`` says why
+    │   │       ├── WrongCredentials        wrong username or password
+    │   │       ├── UnknownUser             no such user (a display name is not one)
+    │   │       ├── UserNotConfirmed        the account was never confirmed
+    │   │       ├── PasswordResetRequired   an administrator asked for a new password
+    │   │       ├── TooManyAttempts         locked out for now: never retried
+    │   │       └── ChallengeRequired       MFA or a new password: ``challenge`` names it
     │   ├── PermissionDenied        403  the token is fine, the entity is not yours
     │   ├── NotFound                404
     │   ├── RateLimited             429  carries ``retry_after`` (seconds) when known
@@ -31,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "CertificateError",
+    "ChallengeRequired",
     "ClientClosed",
     "ClockSkewError",
     "EventLoopChanged",
@@ -38,21 +46,39 @@ __all__ = [
     "InvalidArgumentType",
     "LocusError",
     "NotFound",
+    "PasswordResetRequired",
     "PermissionDenied",
     "RateLimited",
     "RequestTimeout",
     "ResponseDecodeError",
     "ServerError",
+    "SignInError",
+    "TooManyAttempts",
     "TransportError",
+    "UnknownUser",
     "UsageError",
+    "UserNotConfirmed",
     "ValidationFailed",
+    "WrongCredentials",
 ]
 
 import builtins
+from typing import Any
 
 
 class LocusError(Exception):
-    """Root of every error raised by locus_async."""
+    """Root of every error raised by locus_async. Every one pickles with its attributes
+    (a Dask task's error reaches the caller whole)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[LocusError], args: tuple[Any, ...], state: dict[str, Any]) -> LocusError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(LocusError, ValueError):
@@ -153,6 +179,46 @@ class AuthenticationError(APIError):
 
 class ClockSkewError(AuthenticationError):
     """The server refused the request's date: the local clock is more than 15 minutes off."""
+
+
+class SignInError(AuthenticationError):
+    """The sign-in service (AWS Cognito) refused the sign-in; ``code`` is its own name for
+    the reason (``NotAuthorizedException``...). Never retried."""
+
+
+class WrongCredentials(SignInError):
+    """The username or the password is wrong."""
+
+
+class UnknownUser(SignInError):
+    """The pool has no such user: sign in with the username (often the e-mail address),
+    not the display name."""
+
+
+class UserNotConfirmed(SignInError):
+    """The account exists but was never confirmed (the sign-up e-mail was not answered)."""
+
+
+class PasswordResetRequired(SignInError):
+    """The password must be reset (in the web sign-in) before the account can sign in."""
+
+
+class TooManyAttempts(SignInError):
+    """Too many sign-in attempts: the account is locked for a while. Never retried, since
+    every further attempt extends the lock."""
+
+
+class ChallengeRequired(SignInError):
+    """The sign-in asks for a step a program cannot take (MFA, a new password...);
+    ``challenge`` is Cognito's name for it (``SOFTWARE_TOKEN_MFA``, ``NEW_PASSWORD_REQUIRED``)."""
+
+    def __init__(
+        self, message: str, *, challenge: str, status_code: int = 200, request: str = ""
+    ) -> None:
+        super().__init__(message, status_code=status_code, request=request, code=challenge)
+        self.challenge = challenge
+        # A challenge is a successful answer: "HTTP 200" would only mislead.
+        self.args = (f"{message} ({request})" if request else message,)
 
 
 class PermissionDenied(APIError):

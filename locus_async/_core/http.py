@@ -54,6 +54,10 @@ class Request:
     ``sensitive``: request or response carries secrets (token grants); never logged or quoted.
     ``server_wait``: seconds the server may legitimately hold the answer (long polls such as
     SolarNetwork's ``resultMaxWait``); added to the read and whole-exchange timeouts.
+    ``origin``: ``scheme://host[:port]`` of another server (a sign-in service such as
+    Cognito) instead of the client's base URL; checked with ``check_base_url`` by whoever
+    builds it. It is sent inside the caller's slot like any grant, and is not counted by
+    the adaptive limiter (only the caller's own requests are).
     """
 
     method: str
@@ -65,6 +69,7 @@ class Request:
     authenticate: bool = True
     sensitive: bool = False
     server_wait: float = 0.0
+    origin: str | None = None
 
     @property
     def target(self) -> str:
@@ -74,7 +79,10 @@ class Request:
 
     @property
     def label(self) -> str:
-        """``METHOD /path`` for messages and logs (no query, no headers, no body)."""
+        """``METHOD /path`` for messages and logs (no query, no headers, no body); a
+        request to another server names its host too."""
+        if self.origin is not None:
+            return f"{self.method} {self.origin}{self.path}"
         return f"{self.method} {self.path}"
 
     def with_headers(self, *extra: tuple[str, str]) -> Request:

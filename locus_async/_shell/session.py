@@ -390,7 +390,7 @@ class Session:
         except APIError as exc:
             sent = response.request
             exc.method = sent.method
-            exc.url = self.transport.base_url + sent.target
+            exc.url = (sent.origin or self.transport.base_url) + sent.target
             exc.request_id = next(
                 (v for h in _REQUEST_ID_HEADERS if (v := response.header(h))), None
             )

@@ -163,7 +163,7 @@ class HttpxAuth(httpx.Auth):
                 else:  # a token grant
                     sent = httpx.Request(
                         outgoing.method,
-                        origin + outgoing.target,
+                        (outgoing.origin or origin) + outgoing.target,
                         headers=dict(outgoing.headers),
                         content=outgoing.content or None,
                     )
@@ -290,7 +290,7 @@ class Transport:
         ``timeouts``: this exchange's own (``with_options``), else the transport's."""
         self.check(request)
         label = request.label
-        url = self.base_url + request.target
+        url = (request.origin or self.base_url) + request.target
         total = (timeouts or self.timeouts).total + request.server_wait
         try:
             with anyio.fail_after(total):

@@ -146,6 +146,7 @@ _ALIASES = {
     "execution_date": "--at",
     "alert_types": "--type",
     "field_params": "--param",
+    "partner_id": "--partner",
 }
 
 

@@ -29,7 +29,8 @@ from locus_async.cli.common import (
     records,
 )
 from locus_async.cli.progress import ProgressBar
-from locus_async.errors import NotFound, PermissionDenied
+from locus_async.errors import NotFound, PermissionDenied, UsageError
+from locus_async.locus.auth import CognitoPasswordGrant
 from locus_async.locus.backfill import BackfillProgress
 from locus_async.locus.client import DEFAULT_BASE_URL, LocusClient, auth_from_env
 from locus_async.locus.models import BaseField
@@ -83,7 +84,10 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     for name, what in (("sites", "sites"), ("clients", "clients"), ("components", "components")):
         sub = commands.add_parser(name, parents=[common], help=f"list a partner's {what}")
         sub.add_argument(
-            "--partner", type=positive_int, metavar="ID", required=True, help="partner id"
+            "--partner",
+            type=positive_int,
+            metavar="ID",
+            help="partner id (default: the partner a Cognito sign-in names)",
         )
         add_format(sub)
         if name == "components":
@@ -185,11 +189,21 @@ def locus_client(io: CliIO, args: argparse.Namespace) -> LocusClient:
 def _identity(auth: object) -> str:
     """Who a credential is, without any secret: the user, the API client, or a token."""
     user, client_id = getattr(auth, "username", None), getattr(auth, "client_id", None)
+    if isinstance(auth, CognitoPasswordGrant):
+        return f"{user} (Cognito app client {client_id} at {auth.endpoint})"
     if user and client_id:
         return f"{user} (API client {client_id})"
     if client_id:
         return f"API client {client_id}"
     return "a bearer token (LOCUS_ACCESS_TOKEN)"
+
+
+async def _signed_in_partner(client: LocusClient) -> int | None:
+    """The partner a sign-in names (Cognito's ``custom:partnerId``), or None."""
+    try:
+        return await client.partner_id()
+    except UsageError:
+        return None
 
 
 async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
@@ -198,6 +212,9 @@ async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
     reach: list[dict[str, Any]] = []
     async with locus_client(io, args) as client:
         kind = await client.authenticate()
+        signed_in = await _signed_in_partner(client)
+        if not partners and signed_in is not None:
+            partners = [signed_in]
         for partner in partners:
             try:
                 counts = {
@@ -214,6 +231,7 @@ async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
             "host": client.base_url,
             "identity": _identity(auth_from_env(io.env)),
             "sign_in": kind,
+            "signed_in_partner": signed_in,
             "allowance": client.limiter.capacity,
             "allowance_source": "--max-concurrency" if args.max_concurrency else "default",
             "requests": stats.requests,
@@ -223,7 +241,8 @@ async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
     if args.json:
         io.out(json.dumps(summary, indent=2))
     else:
-        io.out(f"credentials accepted: {kind} grant for {summary['identity']}")
+        how = "Cognito sign-in" if kind == "cognito" else f"{kind} grant"
+        io.out(f"credentials accepted: {how} for {summary['identity']}")
         io.out(f"host: {summary['host']}")
         told = "set by --max-concurrency" if args.max_concurrency else "the API's documented"
         io.out(
@@ -234,8 +253,9 @@ async def _run_check(io: CliIO, args: argparse.Namespace) -> int:
             if "error" in entry:
                 io.out(f"partner {entry['partner']}: not reachable: {entry['error']}")
             else:
+                named = " (the sign-in's)" if entry["partner"] == signed_in else ""
                 io.out(
-                    f"partner {entry['partner']}: {entry['sites']} sites, "
+                    f"partner {entry['partner']}{named}: {entry['sites']} sites, "
                     f"{entry['clients']} clients, {entry['components']} components"
                 )
         if not partners:

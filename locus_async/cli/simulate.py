@@ -14,6 +14,7 @@ from typing import Any, Final
 from locus_async.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
+    EXIT_USAGE,
     CliIO,
     CliUsage,
     Runner,
@@ -68,6 +69,22 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     simulate.add_argument(
         "--solarnetwork", action="store_true", help="the SolarNetwork SolarUser simulator"
     )
+    simulate.add_argument(
+        "--cognito-issuer",
+        metavar="URL",
+        help=(
+            "also accept this Cognito user pool's IdTokens "
+            "(https://cognito-idp.REGION.amazonaws.com/POOL_ID); needs --cognito-client-id"
+        ),
+    )
+    simulate.add_argument(
+        "--cognito-client-id", metavar="ID", help="the app client the IdTokens must be for"
+    )
+    simulate.add_argument(
+        "--cognito-jwks",
+        metavar="URL",
+        help="where the pool's keys are read from (default: the issuer's /.well-known/jwks.json)",
+    )
 
     demo = commands.add_parser(
         "demo", help="backfill a simulated fleet end to end (no credentials, no network)"
@@ -105,6 +122,9 @@ def run_simulate(io: CliIO, args: argparse.Namespace) -> int:
     from locus_async.simulator import describe_and_build
     from locus_async.simulator._server import listen, serve_forever
 
+    if (args.cognito_issuer is None) != (args.cognito_client_id is None):
+        io.err("locus-async: error: give --cognito-issuer and --cognito-client-id together")
+        return EXIT_USAGE
     try:
         sock = listen(args.host, args.port)
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""Locus OAuth2 token providers: password, refresh, client credentials, caller's bearer.
+"""Locus token providers: OAuth2 password, refresh and client-credentials grants, the
+Cognito sign-in, and the caller's own bearer.
 
 Owns: each provider's auth flow (httpx's pattern over our own types: it yields the grant
 requests a token needs, then the caller's request with the token, and once more after a
@@ -25,7 +26,21 @@ import anyio
 import attrs
 
 from locus_async._core.http import Request, Response
-from locus_async.errors import AuthenticationError, BadRequest, InvalidArgumentType, UsageError
+from locus_async.errors import (
+    AuthenticationError,
+    BadRequest,
+    InvalidArgumentType,
+    TooManyAttempts,
+    UsageError,
+)
+from locus_async.locus._core.cognito import (
+    claims_of,
+    cognito_endpoint,
+    decipher_cognito,
+    initiate_auth,
+    parse_cognito_token,
+    partner_of,
+)
 from locus_async.locus._core.decipher import decipher_locus
 from locus_async.locus._core.tokens import (
     TokenState,
@@ -45,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BearerToken",
     "ClientCredentialsGrant",
+    "CognitoPasswordGrant",
     "PasswordGrant",
     "RefreshTokenGrant",
     "TokenProvider",
@@ -62,8 +78,8 @@ def _check_text(value: object, name: str) -> str:
     return value
 
 
-#: One grant to try: (form fields, grant kind).
-Attempt = tuple[tuple[tuple[str, str], ...], str]
+#: One grant to try: (the request, grant kind).
+Attempt = tuple[Request, str]
 
 
 class TokenStore(Protocol):
@@ -134,13 +150,14 @@ class TokenProvider:
                         attempts = self._attempts(stale)
                         if not attempts:
                             self._state = await self._direct(ctx, stale)
-                        for index, (form, kind) in enumerate(attempts):
+                        for index, (grant, kind) in enumerate(attempts):
                             sent_monotonic, sent_wall = ctx.monotonic(), ctx.wall()
-                            answer = yield token_request(form)
+                            answer = yield grant
                             try:
                                 granted = self._accept(answer, ctx, kind, sent_monotonic, sent_wall)
-                            except AuthenticationError:
-                                if index == len(attempts) - 1:
+                            except AuthenticationError as exc:
+                                # A lockout is never answered with another attempt.
+                                if index == len(attempts) - 1 or isinstance(exc, TooManyAttempts):
                                     raise
                                 logger.warning(
                                     "%s grant refused; falling back to the next grant once", kind
@@ -255,6 +272,21 @@ class TokenProvider:
     def _static_secrets(self) -> tuple[str, ...]:
         return ()
 
+    # -- who signed in ----------------------------------------------------------------
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        """The current token's claims when it is a JWT (Cognito's IdToken), read without
+        checking its signature; ``{}`` before sign-in or for an opaque token."""
+        state = self._state
+        return claims_of(state.token.access_token) if state is not None else {}
+
+    @property
+    def partner_id(self) -> int | None:
+        """The Locus partner the signed-in user belongs to (the IdToken's
+        ``custom:partnerId``), or None when the token does not say (OAuth tokens)."""
+        return partner_of(self.claims)
+
     # -- one grant's answer -----------------------------------------------------------
 
     def _accept(
@@ -265,6 +297,13 @@ class TokenProvider:
         sent_monotonic: float,
         sent_wall: float,
     ) -> TokenState:
+        token = self._granted(response, ctx, kind, sent_wall)
+        ctx.note_grant(kind)
+        logger.info("obtained a token with the %s grant (expires in %s s)", kind, token.expires_in)
+        return token_state(token, sent_monotonic=sent_monotonic, sent_wall=sent_wall)
+
+    def _granted(self, response: Response, ctx: AuthContext, kind: str, sent_wall: float) -> Token:
+        """The token in a grant's answer, or the error it carries (an OAuth token endpoint's)."""
         try:
             decipher_locus(response, now=sent_wall, secrets=self.secrets())
         except BadRequest as exc:
@@ -272,10 +311,7 @@ class TokenProvider:
             raise AuthenticationError(
                 exc.message, status_code=exc.status_code, request=exc.request
             ) from None
-        token = parse_token(response.content, ctx.converter)
-        ctx.note_grant(kind)
-        logger.info("obtained a token with the %s grant (expires in %s s)", kind, token.expires_in)
-        return token_state(token, sent_monotonic=sent_monotonic, sent_wall=sent_wall)
+        return parse_token(response.content, ctx.converter)
 
 
 def _with_bearer(request: Request, state: TokenState) -> Request:
@@ -323,9 +359,9 @@ class PasswordGrant(TokenProvider):
         attempts = []
         if stale is not None and stale.refresh_token:
             refresh = refresh_form(self.client_id, self._client_secret, stale.refresh_token)
-            attempts.append((refresh, "refresh_token"))
+            attempts.append((token_request(refresh), "refresh_token"))
         password = password_form(self.client_id, self._client_secret, self.username, self._password)
-        attempts.append((password, "password"))
+        attempts.append((token_request(password), "password"))
         return attempts
 
     def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
@@ -368,7 +404,7 @@ class RefreshTokenGrant(TokenProvider):
 
     def _attempts(self, stale: TokenState | None) -> list[Attempt]:
         form = refresh_form(self.client_id, self._client_secret, self._current(stale))
-        return [(form, "refresh_token")]
+        return [(token_request(form), "refresh_token")]
 
     def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
         current = self._current(stale)
@@ -397,9 +433,73 @@ class ClientCredentialsGrant(TokenProvider):
         return (self._client_secret,)
 
     def _attempts(self, stale: TokenState | None) -> list[Attempt]:
-        return [
-            (client_credentials_form(self.client_id, self._client_secret), "client_credentials")
-        ]
+        form = client_credentials_form(self.client_id, self._client_secret)
+        return [(token_request(form), "client_credentials")]
+
+
+class CognitoPasswordGrant(TokenProvider):
+    """Sign in to AWS Cognito (SolarNOC / AlsoEnergy accounts) and call the API with the
+    Cognito **IdToken** as the bearer.
+
+    ``USER_PASSWORD_AUTH`` with a public app client (``client_id``, no secret), sent as
+    Cognito's JSON ``InitiateAuth`` to ``https://cognito-idp.<region>.amazonaws.com`` or to
+    ``endpoint``. Before expiry it refreshes with ``REFRESH_TOKEN_AUTH`` (whose answer has
+    no new refresh token, so the first one is kept), and signs in again once if the
+    refresh token is refused. Single flight and ``store`` sharing as for the OAuth
+    grants. Cognito's refusals are typed (``WrongCredentials``, ``UnknownUser``,
+    ``UserNotConfirmed``, ``PasswordResetRequired``, ``TooManyAttempts``,
+    ``ChallengeRequired``) and never retried. ``partner_id`` is the IdToken's
+    ``custom:partnerId``.
+    """
+
+    kind = "cognito"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        username: str,
+        password: str,
+        region: str | None = None,
+        endpoint: str | None = None,
+        store: TokenStore | None = None,
+    ) -> None:
+        super().__init__(store=store)
+        self.client_id = _check_text(client_id, "client_id")
+        self.username = _check_text(username, "username")
+        self._password = _check_text(password, "password")
+        self.region = region
+        self.endpoint = cognito_endpoint(region=region, endpoint=endpoint)
+
+    def __repr__(self) -> str:
+        return (
+            f"CognitoPasswordGrant(endpoint={self.endpoint!r}, client_id={self.client_id!r}, "
+            f"username={self.username!r}, password='***')"
+        )
+
+    def _static_secrets(self) -> tuple[str, ...]:
+        return (self._password,)
+
+    def _attempts(self, stale: TokenState | None) -> list[Attempt]:
+        attempts = []
+        if stale is not None and stale.refresh_token:
+            refresh = {"REFRESH_TOKEN": stale.refresh_token}
+            grant = initiate_auth(self.endpoint, self.client_id, "REFRESH_TOKEN_AUTH", refresh)
+            attempts.append((grant, "REFRESH_TOKEN_AUTH"))
+        password = {"USERNAME": self.username, "PASSWORD": self._password}
+        grant = initiate_auth(self.endpoint, self.client_id, "USER_PASSWORD_AUTH", password)
+        attempts.append((grant, "USER_PASSWORD_AUTH"))
+        return attempts
+
+    def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
+        if kind == "REFRESH_TOKEN_AUTH" and stale is not None:
+            return _keep_refresh_token(state, stale)
+        return state
+
+    def _granted(self, response: Response, ctx: AuthContext, kind: str, sent_wall: float) -> Token:
+        refresh = kind == "REFRESH_TOKEN_AUTH"
+        decipher_cognito(response, secrets=self.secrets(), refresh=refresh)
+        return parse_cognito_token(response, sent_wall=sent_wall)
 
 
 _FOREVER = float("inf")

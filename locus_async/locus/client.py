@@ -29,7 +29,14 @@ from locus_async.locus._core.query import (
 from locus_async.locus._core.windows import (
     Window,
 )
-from locus_async.locus.auth import BearerToken, ClientCredentialsGrant, PasswordGrant, TokenProvider
+from locus_async.locus.auth import (
+    BearerToken,
+    ClientCredentialsGrant,
+    CognitoPasswordGrant,
+    PasswordGrant,
+    TokenProvider,
+    TokenStore,
+)
 from locus_async.locus.models import Granularity
 from locus_async.locus.requester import Requester
 from locus_async.locus.resources import ClientsAPI, ComponentsAPI, PartnersAPI, SitesAPI
@@ -106,7 +113,7 @@ class LocusClient(ShellClient):
         self._requester = Requester(
             session, self._converter, limits=self.limits, validate_fields=self.validate_fields
         )
-        self.partners = PartnersAPI(self._requester)
+        self.partners = PartnersAPI(self._requester, self.partner_id)
         self.clients = ClientsAPI(self._requester)
         self.sites = SitesAPI(self._requester)
         self.components = ComponentsAPI(self._requester)
@@ -125,7 +132,10 @@ class LocusClient(ShellClient):
 
         ``LOCUS_ACCESS_TOKEN`` (a bearer token) wins; otherwise ``LOCUS_CLIENT_ID`` and
         ``LOCUS_CLIENT_SECRET`` with ``LOCUS_USERNAME`` and ``LOCUS_PASSWORD`` (password
-        grant) or without them (client credentials). ``LOCUS_BASE_URL`` sets the host.
+        grant) or without them (client credentials). ``LOCUS_AUTH=cognito`` signs in with
+        Cognito instead: ``LOCUS_COGNITO_CLIENT_ID``, ``LOCUS_COGNITO_REGION`` (or
+        ``LOCUS_COGNITO_ENDPOINT``), ``LOCUS_USERNAME`` and ``LOCUS_PASSWORD``.
+        ``LOCUS_BASE_URL`` sets the host.
         Keyword arguments are passed to the constructor and win over the environment.
         """
         return cls(**cls._env_kwargs(env, kwargs))
@@ -144,6 +154,21 @@ class LocusClient(ShellClient):
         """
         await self._session.authenticate(Request("GET", API_PREFIX))
         return self._auth.kind
+
+    async def partner_id(self) -> int:
+        """The partner of the signed-in user: the Cognito IdToken's ``custom:partnerId``
+        (signing in first if needed). ``partners.*`` calls use it when given no id. Other
+        sign-ins do not say: ``UsageError`` then, asking for the id."""
+        known = self._auth.partner_id
+        if known is None:
+            await self.authenticate()
+            known = self._auth.partner_id
+        if known is None:
+            raise UsageError(
+                f"this sign-in ({self._auth.kind}) does not say which partner it belongs to: "
+                "pass partner_id (a Cognito sign-in carries it as custom:partnerId)"
+            )
+        return known
 
     def plan(self, query: DataQuery) -> list[Window] | None:
         """The windows a data call for ``query`` would request (``None`` for latest)."""
@@ -168,8 +193,20 @@ class LocusClient(ShellClient):
         return await fetch_window(self._session, path, query, window, priority, arrow=arrow)
 
 
-def auth_from_env(env: Mapping[str, str]) -> TokenProvider:
-    """A token provider from ``LOCUS_*`` variables (see ``LocusClient.from_env``)."""
+#: ``LOCUS_AUTH`` values: how the credentials in the environment sign in.
+AUTH_KINDS: Final = ("oauth", "cognito")
+
+
+def auth_from_env(env: Mapping[str, str], *, store: TokenStore | None = None) -> TokenProvider:
+    """A token provider from ``LOCUS_*`` variables (see ``LocusClient.from_env``);
+    ``store``: where a grant's token is shared (a caller's own bearer token has none)."""
+    kind = (env.get("LOCUS_AUTH") or "oauth").strip().lower()
+    if kind not in AUTH_KINDS:
+        raise UsageError(
+            f"LOCUS_AUTH={env.get('LOCUS_AUTH')!r} is not one of {', '.join(AUTH_KINDS)}"
+        )
+    if kind == "cognito":
+        return _cognito_from_env(env, store)
     token = env.get("LOCUS_ACCESS_TOKEN")
     if token:
         return BearerToken(token)
@@ -177,14 +214,38 @@ def auth_from_env(env: Mapping[str, str]) -> TokenProvider:
     user, password = env.get("LOCUS_USERNAME"), env.get("LOCUS_PASSWORD")
     if client_id and secret and user and password:
         return PasswordGrant(
-            client_id=client_id, client_secret=secret, username=user, password=password
+            client_id=client_id,
+            client_secret=secret,
+            username=user,
+            password=password,
+            store=store,
         )
     if client_id and secret and not user and not password:
-        return ClientCredentialsGrant(client_id=client_id, client_secret=secret)
+        return ClientCredentialsGrant(client_id=client_id, client_secret=secret, store=store)
     wanted = ("LOCUS_CLIENT_ID", "LOCUS_CLIENT_SECRET", "LOCUS_USERNAME", "LOCUS_PASSWORD")
     missing = [name for name in wanted if not env.get(name)]
     raise UsageError(
         "no Locus credentials: set LOCUS_ACCESS_TOKEN, or LOCUS_CLIENT_ID and "
-        "LOCUS_CLIENT_SECRET (plus LOCUS_USERNAME and LOCUS_PASSWORD for the password grant); "
-        f"missing: {', '.join(missing)}"
+        "LOCUS_CLIENT_SECRET (plus LOCUS_USERNAME and LOCUS_PASSWORD for the password grant), "
+        f"or LOCUS_AUTH=cognito; missing: {', '.join(missing)}"
+    )
+
+
+def _cognito_from_env(env: Mapping[str, str], store: TokenStore | None) -> CognitoPasswordGrant:
+    wanted = ("LOCUS_COGNITO_CLIENT_ID", "LOCUS_USERNAME", "LOCUS_PASSWORD")
+    missing = [name for name in wanted if not env.get(name)]
+    region, endpoint = env.get("LOCUS_COGNITO_REGION"), env.get("LOCUS_COGNITO_ENDPOINT")
+    if not region and not endpoint:
+        missing.append("LOCUS_COGNITO_REGION (or LOCUS_COGNITO_ENDPOINT)")
+    if missing:
+        raise UsageError(f"LOCUS_AUTH=cognito needs {', '.join(missing)}")
+    if region and endpoint:
+        raise UsageError("set LOCUS_COGNITO_REGION or LOCUS_COGNITO_ENDPOINT, not both")
+    return CognitoPasswordGrant(
+        client_id=env["LOCUS_COGNITO_CLIENT_ID"],
+        username=env["LOCUS_USERNAME"],
+        password=env["LOCUS_PASSWORD"],
+        region=region or None,
+        endpoint=endpoint or None,
+        store=store,
     )

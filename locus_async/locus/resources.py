@@ -4,7 +4,7 @@ client's ``Requester``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -109,20 +109,36 @@ class _Resource:
 
 
 class PartnersAPI(_Resource):
-    """``/v3/partners/{id}/...``: a partner's sites, clients, components, alerts, bulk data."""
+    """``/v3/partners/{id}/...``: a partner's sites, clients, components, alerts, bulk data.
+
+    ``partner_id`` may be left out when the sign-in names the partner (a Cognito
+    IdToken's ``custom:partnerId``): the signed-in user's partner is used.
+    """
 
     kind = "partners"
 
-    async def sites(self, partner_id: int) -> list[Site]:
-        return await self._requester.get_list(self._path(partner_id, "partner_id", "/sites"), Site)
+    def __init__(
+        self, requester: Requester, signed_in: Callable[[], Awaitable[int]] | None = None
+    ) -> None:
+        super().__init__(requester)
+        self._signed_in = signed_in
 
-    async def clients(self, partner_id: int) -> list[Client]:
-        return await self._requester.get_list(
-            self._path(partner_id, "partner_id", "/clients"), Client
-        )
+    async def _partner_path(self, partner_id: int | None, endpoint: str) -> str:
+        if partner_id is None:
+            if self._signed_in is None:
+                raise UsageError("partner_id is needed")
+            partner_id = await self._signed_in()
+        return self._path(partner_id, "partner_id", endpoint)
+
+    async def sites(self, partner_id: int | None = None) -> list[Site]:
+        return await self._requester.get_list(await self._partner_path(partner_id, "/sites"), Site)
+
+    async def clients(self, partner_id: int | None = None) -> list[Client]:
+        path = await self._partner_path(partner_id, "/clients")
+        return await self._requester.get_list(path, Client)
 
     async def components(
-        self, partner_id: int, *, node_id: str | None = None, notes: str | None = None
+        self, partner_id: int | None = None, *, node_id: str | None = None, notes: str | None = None
     ) -> list[Component]:
         """Components, optionally by ``node_id`` or ``notes`` (``%`` is a wildcard)."""
         params: list[tuple[str, str]] = []
@@ -133,12 +149,12 @@ class PartnersAPI(_Resource):
                         f"{'node_id' if name == 'nodeId' else name} must be a non-empty string"
                     )
                 params.append((name, value))
-        path = self._path(partner_id, "partner_id", "/components")
+        path = await self._partner_path(partner_id, "/components")
         return await self._requester.get_list(path, Component, tuple(params))
 
     async def alerts(
         self,
-        partner_id: int,
+        partner_id: int | None = None,
         *,
         tz: str = "UTC",
         updated_since: datetime | str | None = None,
@@ -153,7 +169,7 @@ class PartnersAPI(_Resource):
         ``open_during`` window; windows longer than 31 days are split into several requests
         whose alerts are merged, one per id.
         """
-        path = self._path(partner_id, "partner_id", "/alerts")
+        path = await self._partner_path(partner_id, "/alerts")
         zone, params, since = _alert_params(tz, updated_since, alert_types, status, priority)
         if since is None and open_during is None:
             raise UsageError(
@@ -180,14 +196,14 @@ class PartnersAPI(_Resource):
         await run_bounded(len(spans), self._requester.limiter.capacity + 1, job)
         return _merge_alerts(batches)
 
-    async def bulk_data_available(self, partner_id: int) -> list[BaseField]:
+    async def bulk_data_available(self, partner_id: int | None = None) -> list[BaseField]:
         """Fields the bulk (all sites) data call supports."""
-        path = self._path(partner_id, "partner_id", "/sites/dataavailable")
+        path = await self._partner_path(partner_id, "/sites/dataavailable")
         return await self._requester.get_list(path, BaseField)
 
     async def bulk_data(
         self,
-        partner_id: int,
+        partner_id: int | None = None,
         *,
         fields: list[str] | str,
         start: datetime | str,
@@ -203,7 +219,7 @@ class PartnersAPI(_Resource):
         assert query.start is not None
         assert query.end is not None
         windows = plan_calendar_windows(query.start, query.end, query.tz, query.gran, _BULK_MONTHS)
-        path = API_PREFIX + self._path(partner_id, "partner_id", "/sites/data")
+        path = API_PREFIX + await self._partner_path(partner_id, "/sites/data")
         return await self._requester.fetch_series(path, query, windows, priority=priority)
 
 

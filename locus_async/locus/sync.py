@@ -126,5 +126,6 @@ class LocusClient(SyncClient[async_client.LocusClient]):
         self.components = ComponentsAPI(target.components, loop)
 
     authenticate = blocking(async_client.LocusClient.authenticate)
+    partner_id = blocking(async_client.LocusClient.partner_id)
     plan = passthrough(async_client.LocusClient.plan)
     fetch_window = blocking(async_client.LocusClient.fetch_window)

@@ -71,6 +71,7 @@ from locus_async.simulator.locus import (
     Account,
     SimulatorCore,
 )
+from locus_async.simulator.locus.cognito import CognitoTrust
 from locus_async.simulator.solarnet import RateRule, SolarNetCore
 from locus_async.solarnetwork import Snws2Credentials, SolarNetClient
 from locus_async.solarnetwork.sync import SolarNetClient as SyncSolarNetClient
@@ -84,6 +85,7 @@ __all__ = [
     "SN_READ_TOKEN",
     "Account",
     "ClientSpec",
+    "CognitoTrust",
     "ComponentSpec",
     "Faults",
     "Fleet",
@@ -147,7 +149,11 @@ class Simulator(_Simulated):
     clock for token expiry, "now" and alert ages (``SimClock`` is one tests move by hand);
     ``seed``: the weather; ``timeline``: when data reaches the server (upload lag per
     component, late revisions, components commissioned during the run; see ``Timeline``;
-    default: every minute is there as soon as it ends).
+    default: every minute is there as soon as it ends); ``cognito``: also accept the
+    IdTokens of a Cognito user pool (``CognitoTrust``: signature against its JWKS, issuer,
+    app client; AccessTokens are refused as the real API refuses them). Each Cognito user
+    is an account of its own for the concurrency rule, with the partner of its
+    ``custom:partnerId``; ``stats.grants["cognito"]`` counts the distinct IdTokens seen.
     """
 
     def __init__(
@@ -163,8 +169,13 @@ class Simulator(_Simulated):
         clock: Callable[[], float] = time.time,
         seed: int = 7,
         timeline: Timeline | None = None,
+        cognito: CognitoTrust | None = None,
     ) -> None:
         check_whole(allowance, "allowance")
+        if cognito is not None and not isinstance(cognito, CognitoTrust):
+            raise InvalidArgumentType(
+                f"cognito must be a CognitoTrust(...), not {type(cognito).__name__}"
+            )
         if timeline is not None and not isinstance(timeline, Timeline):
             raise InvalidArgumentType(
                 f"timeline must be a Timeline(...), not {type(timeline).__name__}"
@@ -184,6 +195,7 @@ class Simulator(_Simulated):
             clock=clock,
             seed=seed,
             timeline=timeline,
+            cognito=cognito,
         )
         self.app = SimulatorApp(self.core, faults)
 
@@ -347,10 +359,24 @@ def describe_and_build(args: Any) -> tuple[_Simulated, list[str]]:
             f"demo token: {SN_DEFAULT_TOKEN[0]} (its secret: locus_async.simulator."
             "SN_DEFAULT_TOKEN)",
         ]
-    sim = Simulator(allowance=args.allowance, token_lifetime=args.token_lifetime, faults=faults)
-    return sim, [
+    issuer = getattr(args, "cognito_issuer", None)
+    cognito = None
+    if issuer is not None:
+        cognito = CognitoTrust(
+            issuer=issuer, client_id=args.cognito_client_id, jwks_url=args.cognito_jwks
+        )
+    sim = Simulator(
+        allowance=args.allowance,
+        token_lifetime=args.token_lifetime,
+        faults=faults,
+        cognito=cognito,
+    )
+    lines = [
         f"Locus v3 simulator on {url} (allowance {args.allowance})",
         f"demo account: client_id={DEFAULT_ACCOUNT.client_id}, "
         f"username={DEFAULT_ACCOUNT.username}; its secret and password are documented in "
         "locus_async.simulator.DEFAULT_ACCOUNT",
     ]
+    if cognito is not None:
+        lines.append(f"also accepts the IdTokens of {issuer} for app client {cognito.client_id}")
+    return sim, lines

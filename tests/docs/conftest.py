@@ -12,8 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from locus_async.simulator import Simulator, SolarNetSimulator
+from locus_async.simulator import DEFAULT_ACCOUNT, Simulator, SolarNetSimulator
+from tests.cognito.conftest import make_pool, moto_server
 from tests.distributed.conftest import redis_server  # noqa: F401 - the shared fixture
+
+#: The docs' Cognito pool takes the demo account's password as it is.
+_LENIENT = {
+    "MinimumLength": 6,
+    "RequireUppercase": False,
+    "RequireLowercase": False,
+    "RequireNumbers": False,
+    "RequireSymbols": False,
+}
 
 
 @pytest.fixture(scope="session")
@@ -22,16 +32,27 @@ def doc_servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, str]]:
     """The environment a reader sets: ``LOCUS_*`` and ``SN_*`` pointing at served
-    simulators (SolarNetwork's nodes answering instructions within tens of ms), and
+    simulators (SolarNetwork's nodes answering instructions within tens of ms), the
+    ``LOCUS_COGNITO_*`` of a pool on moto where the demo user also signs in, and
     ``REDIS_URL``; dlt kept at home and quiet."""
-    locus, solarnet = Simulator(), SolarNetSimulator(instruction_step=0.02)
-    with locus.serve() as lserver, solarnet.serve() as sserver:
-        env = {**Simulator.environment(lserver.url), **SolarNetSimulator.environment(sserver.url)}
-        env["REDIS_URL"] = redis_server
-        # dlt's home in a temporary directory, and none of its telemetry (loopback only).
-        env["DLT_DATA_DIR"] = str(tmp_path_factory.mktemp("dlt-home"))
-        env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
-        yield env
+    with moto_server() as cognito:
+        pool = make_pool(cognito, **_LENIENT)
+        assert DEFAULT_ACCOUNT.password is not None
+        pool.user(name=DEFAULT_ACCOUNT.username, password=DEFAULT_ACCOUNT.password)
+        locus = Simulator(cognito=pool.trust())
+        solarnet = SolarNetSimulator(instruction_step=0.02)
+        with locus.serve() as lserver, solarnet.serve() as sserver:
+            env = {
+                **Simulator.environment(lserver.url),
+                **SolarNetSimulator.environment(sserver.url),
+            }
+            env["LOCUS_COGNITO_ENDPOINT"] = pool.endpoint
+            env["LOCUS_COGNITO_CLIENT_ID"] = pool.client_id
+            env["REDIS_URL"] = redis_server
+            # dlt's home in a temporary directory, and none of its telemetry (loopback only).
+            env["DLT_DATA_DIR"] = str(tmp_path_factory.mktemp("dlt-home"))
+            env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+            yield env
 
 
 @pytest.fixture(scope="session")

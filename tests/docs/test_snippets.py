@@ -100,11 +100,21 @@ def _dlt_again(ns: dict[str, Any], out: str) -> None:
     assert "54369" in out
 
 
+def _cognito(ns: dict[str, Any], out: str) -> None:
+    assert ns["partner"] == 111
+    assert {site.id for site in ns["sites"]} >= {3393714, 3393715}
+    assert ns["client"].stats.token_grants == {"USER_PASSWORD_AUTH": 1}
+
+
 CHECKS: dict[tuple[str, str], Check] = {
+    ("README.md", "### Signing in with Cognito (SolarNOC and AlsoEnergy accounts)"): _cognito,
     ("README.md", "## Using it in a service"): _service,
     ("README.md", "## In a script or a notebook: the blocking client"): _sync,
     ("README.md", "### The dataset: one table for every engine"): _readers,
     ("sync-client.md", "## Threads"): _threads,
+    ("service.md", "## Cognito sign-in (SolarNOC and AlsoEnergy accounts)"): lambda ns, out: (
+        None if out.strip().endswith("cognito sign-in for partner 111") else pytest.fail(out)
+    ),
     ("backfill.md", "## From Python"): _backfill,
     ("testing.md", "# Testing your code with the simulator"): lambda ns, out: (
         None if out.splitlines()[-1] == "True" else pytest.fail(out)

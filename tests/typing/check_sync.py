@@ -16,6 +16,8 @@ def locus(client: LocusClient) -> None:
     """The Locus client's calls keep their parameters and results."""
     assert_type(client.sites.get(3), Site)
     assert_type(client.partners.sites(111), list[Site])
+    assert_type(client.partners.sites(), list[Site])  # the signed-in partner's
+    assert_type(client.partner_id(), int)
     series = client.components.data(
         54369,
         fields="Wh_sum",

@@ -11,6 +11,7 @@ import random
 from typing import Any
 from urllib.parse import parse_qsl
 
+from locus_async.locus._core.cognito import partner_of
 from locus_async.simulator._http import SimRequest, SimResponse
 from locus_async.simulator.locus.state import (
     RATE_LIMITED,
@@ -72,7 +73,40 @@ class TokenAuth(CoreState):
         header = request.header("authorization") or ""
         if not header.startswith("Bearer "):
             return None
-        return self._tokens.get(header[len("Bearer ") :])
+        token = header[len("Bearer ") :]
+        record = self._tokens.get(token)
+        if record is None and self.cognito is not None and token.count(".") == 2:
+            record = self._cognito_record(token)
+        return record
+
+    def refusal(self, request: SimRequest) -> str:
+        """Why a request without a usable token is refused (401)."""
+        header = request.header("authorization") or ""
+        token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+        if self.cognito is not None and token.count(".") == 2:
+            return self.cognito.verify(token).reason
+        return "Authentication failed"
+
+    def _cognito_record(self, token: str) -> _AccessToken | None:
+        """A verified Cognito IdToken as an access token of its user's account (kept, so
+        it is checked once and can be revoked like ours)."""
+        assert self.cognito is not None
+        claims = self.cognito.verify(token).claims
+        if claims is None:
+            return None
+        sub = str(claims.get("sub", ""))
+        account = self._cognito_accounts.get(sub)
+        if account is None:
+            account = self._cognito_accounts[sub] = Account(
+                client_id=f"cognito:{sub}",
+                client_secret="",
+                username=str(claims.get("cognito:username") or claims.get("email") or sub),
+                partner_ids=(partner_of(claims) or 0,),
+                allowance=self.cognito.allowance,
+            )
+        record = self._tokens[token] = _AccessToken(account, float(claims["exp"]))
+        self.stats.grants["cognito"] += 1
+        return record
 
     def _new_secret(self, kind: str) -> str:
         self._token_counter += 1

@@ -39,7 +39,7 @@ class Router(TokenAuth):
             return response
         record = self._bearer(request)
         if record is None:
-            return error_response(401, "Authentication failed")
+            return error_response(401, self.refusal(request))
         if record.revoked:
             return error_response(401, "Token revoked")
         if self.clock() >= record.expires_at:

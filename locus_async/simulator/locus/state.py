@@ -25,6 +25,7 @@ from locus_async.simulator._fleet import Fleet, default_fleet
 from locus_async.simulator._http import SimResponse, SimulatorStats, _ByteBoundedCache
 from locus_async.simulator._physics import Physics
 from locus_async.simulator._timeline import Timeline
+from locus_async.simulator.locus.cognito import CognitoTrust
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -203,8 +204,13 @@ class CoreState:
         clock: Callable[[], float] = time.time,
         seed: int = 7,
         timeline: Timeline | None = None,
+        cognito: CognitoTrust | None = None,
     ) -> None:
         self.fleet = fleet or default_fleet()
+        #: The Cognito pool whose IdTokens are accepted beside our own tokens (None: none).
+        self.cognito = cognito
+        #: Cognito users seen, by ``sub``: each counts as an account of its own.
+        self._cognito_accounts: dict[str, Account] = {}
         self.timeline = timeline
         self.accounts = {
             a.client_id: a for a in (accounts or (DEFAULT_ACCOUNT, CLIENT_CREDENTIALS_ACCOUNT))
