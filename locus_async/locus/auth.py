@@ -261,8 +261,14 @@ class TokenProvider:
         """The grants to try, in order: (form, grant kind)."""
         raise NotImplementedError
 
+    #: The grant kind whose answer may lack a refresh token (the old one is kept then).
+    _refresh_kind: ClassVar[str | None] = None
+
     def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
-        """A granted token, as it is kept (a refresh response may lack a refresh token)."""
+        """A granted token, as it is kept: a refresh answer without a refresh token keeps
+        the one it was refreshed with."""
+        if kind == self._refresh_kind and stale is not None:
+            return _keep_refresh_token(state, stale)
         return state
 
     async def _direct(self, ctx: AuthContext, stale: TokenState | None) -> TokenState:
@@ -330,6 +336,7 @@ class PasswordGrant(TokenProvider):
     the password grant once if the refresh token is refused."""
 
     kind = "password"
+    _refresh_kind = "refresh_token"
 
     def __init__(
         self,
@@ -363,11 +370,6 @@ class PasswordGrant(TokenProvider):
         password = password_form(self.client_id, self._client_secret, self.username, self._password)
         attempts.append((token_request(password), "password"))
         return attempts
-
-    def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
-        if kind == "refresh_token" and stale is not None:
-            return _keep_refresh_token(state, stale)
-        return state
 
 
 class RefreshTokenGrant(TokenProvider):
@@ -453,6 +455,7 @@ class CognitoPasswordGrant(TokenProvider):
     """
 
     kind = "cognito"
+    _refresh_kind = "REFRESH_TOKEN_AUTH"
 
     def __init__(
         self,
@@ -490,11 +493,6 @@ class CognitoPasswordGrant(TokenProvider):
         grant = initiate_auth(self.endpoint, self.client_id, "USER_PASSWORD_AUTH", password)
         attempts.append((grant, "USER_PASSWORD_AUTH"))
         return attempts
-
-    def _adopt(self, state: TokenState, kind: str, stale: TokenState | None) -> TokenState:
-        if kind == "REFRESH_TOKEN_AUTH" and stale is not None:
-            return _keep_refresh_token(state, stale)
-        return state
 
     def _granted(self, response: Response, ctx: AuthContext, kind: str, sent_wall: float) -> Token:
         refresh = kind == "REFRESH_TOKEN_AUTH"

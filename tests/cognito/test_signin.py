@@ -23,7 +23,7 @@ from locus_async import (
     UserNotConfirmed,
     WrongCredentials,
 )
-from locus_async.simulator import ServedSimulator, Simulator
+from locus_async.simulator import DEFAULT_ACCOUNT, ServedSimulator, Simulator
 from tests.cognito.conftest import PARTNER, PASSWORD, Pool, cognito_client
 from tests.distributed.conftest import redis_server  # noqa: F401 - the shared fixture
 
@@ -275,9 +275,7 @@ async def test_an_unknown_user_is_told_to_use_the_username(
 async def test_partner_id_needs_a_sign_in_that_names_one(served: ServedSimulator) -> None:
     """An OAuth sign-in carries no partner: partner_id() and a partners call without an id
     say to pass the id."""
-    async with LocusClient(
-        base_url=served.url, auth=Simulator().core.accounts["demo-client"].provider()
-    ) as client:
+    async with LocusClient(base_url=served.url, auth=DEFAULT_ACCOUNT.provider()) as client:
         with pytest.raises(UsageError, match="pass partner_id"):
             await client.partner_id()
         with pytest.raises(UsageError, match=r"password\) does not say which partner"):
