@@ -4,8 +4,6 @@ served on a socket, accepting only that pool's IdTokens."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 
 from locus_async import CognitoPasswordGrant, LocusClient
 from locus_async.simulator import CognitoTrust, ServedSimulator, Simulator
+from tests.moto import moto_server
 
 PASSWORD = "Sunny-Days-2026!"
 REGION = "us-east-1"
@@ -100,21 +99,6 @@ def cognito_endpoint() -> Iterator[str]:
     """moto's server on 127.0.0.1 (a free port): its endpoint URL."""
     with moto_server() as url:
         yield url
-
-
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """moto in server mode on 127.0.0.1 (a free port), stopped on exit: its URL."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def make_pool(endpoint: str, **policy: Any) -> Pool:

@@ -131,3 +131,17 @@ async def test_refresh_cancelled_at_every_await_point_leaks_nothing() -> None:
     assert signed_in == ticks + 1  # one per client made: cancelled refreshes never sign in
     assert stand_in.flows["REFRESH_TOKEN_AUTH"] >= ticks
     assert sim.stats.by_status[401] == 0
+
+
+@pytest.mark.anyio
+async def test_partners_without_an_id_cancelled_at_every_await_point_leak_nothing() -> None:
+    """``partners.sites()`` with no id (sign in, read the partner from the IdToken, then
+    the call) cancelled at each turn: the next call without an id goes through."""
+    stand_in, sim = _parts()
+
+    async def sites(client: LocusClient) -> object:
+        return await client.partners.sites()
+
+    ticks = await _sweep(lambda: _client(stand_in, sim, FakeClock()), sites, sites)
+    assert ticks > 10
+    assert sim.stats.by_status[401] == 0

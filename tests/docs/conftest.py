@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from locus_async.simulator import DEFAULT_ACCOUNT, Simulator, SolarNetSimulator
-from tests.cognito.conftest import make_pool, moto_server
+from tests.cognito.conftest import make_pool
 from tests.distributed.conftest import redis_server  # noqa: F401 - the shared fixture
+from tests.moto import moto_server
 
 #: The docs' Cognito pool takes the demo account's password as it is.
 _LENIENT = {

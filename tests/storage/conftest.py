@@ -3,12 +3,13 @@ and stopped by the tests themselves."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.moto import moto_server as serving
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
@@ -20,16 +21,8 @@ CREDENTIALS = {
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's S3 on 127.0.0.1 (a free port): its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture
