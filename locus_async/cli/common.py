@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import date, datetime
@@ -50,6 +51,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "records",
+    "require",
     "table",
 ]
 
@@ -301,3 +303,18 @@ def records(io: CliIO, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
 def objects(io: CliIO, items: Sequence[Any], columns: Sequence[str], fmt: str) -> None:
     """attrs objects as ``fmt`` (see ``records``): JSON has every public attribute."""
     records(io, [jsonable(item) for item in items], columns, fmt)
+
+
+def require(command: str, extra: str, *modules: str) -> None:
+    """Refuse, in one line naming the ``pip install`` to run, a command whose extra is
+    not installed (exit 2), before it prints or starts anything."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise CliUsage(
+            f"{command} needs {' and '.join(missing)}: pip install 'locus-async[{extra}]'"
+        )

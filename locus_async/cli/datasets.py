@@ -22,6 +22,7 @@ import anyio
 from locus_async._core.http import redact
 from locus_async._shell.fanout import run_in_thread
 from locus_async._shell.store import OutputLocked
+from locus_async.cli import cluster
 from locus_async.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -104,10 +105,10 @@ def _freshness(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _dataset_out(parser: argparse.ArgumentParser) -> None:
+def _dataset_out(parser: Any, *, required: bool = True) -> None:
     parser.add_argument(
         "--out",
-        required=True,
+        required=required,
         metavar="OUT",
         help="the dataset's directory or URL (s3://bucket/prefix, gs://, az://)",
     )
@@ -172,6 +173,7 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         help="rebuild a lost or damaged checkpoint from the finished files (none is refetched)",
     )
     _freshness(backfill)
+    cluster.add_options(backfill)
 
     sync = commands.add_parser(
         "sync",
@@ -179,9 +181,17 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         help="bring the dataset in --out up to now (for cron, or --every as a service)",
         description="Run the dataset stored in --out up to now: new windows, windows whose "
         "data was not all in yet, components that appeared in its partners and sites. "
-        "--every keeps syncing on that period until SIGTERM or Ctrl-C.",
+        "--every keeps syncing on that period until SIGTERM or Ctrl-C. --config FLEET.toml "
+        "keeps every dataset of several credentials current in one command.",
     )
-    _dataset_out(sync)
+    where = sync.add_mutually_exclusive_group(required=True)
+    _dataset_out(where, required=False)
+    where.add_argument(
+        "--config",
+        metavar="FLEET.toml",
+        help="a fleet file: [credentials.NAME] (env_prefix, allowance, base_url) and "
+        "[[datasets]] (credential, out, and the backfill's fields to create it)",
+    )
     add_repeatable(sync, "--add-component", help="add a component (repeatable)", type=positive_int)
     add_repeatable(
         sync, "--add-site", help="add a site's site-level data (repeatable)", type=positive_int
@@ -193,6 +203,7 @@ def add_commands(commands: Any, common: Parser, data_range: Parser) -> dict[str,
         help="keep running, one sync per DURATION (5m, 1h); stops on SIGTERM or Ctrl-C",
     )
     _freshness(sync)
+    cluster.add_options(sync)
 
     compact = commands.add_parser(
         "compact",
@@ -311,15 +322,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _once(
-    io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill], *, lines: bool = False
+    io: CliIO,
+    args: argparse.Namespace,
+    make: Callable[..., Backfill],
+    run: cluster.Run = Backfill.run,
+    *,
+    lines: bool = False,
 ) -> int:
-    """One run (or its plan); ``lines``: the JSON summary on one line (``--every``)."""
+    """One run (or its plan) by ``run``; ``lines``: the JSON summary on one line
+    (``--every``)."""
     if args.plan:
         _show_plan(io, await make().plan(), args.json)
         return EXIT_OK
     bar = ProgressBar(io, args.command, enabled=not (args.quiet or args.no_progress))
     try:
-        result = await make(progress=bar).run()
+        result = await run(make(progress=bar))
     finally:
         bar.close()
     _report(io, result, args.command, quiet=args.quiet)
@@ -364,27 +381,38 @@ async def _run_backfill(io: CliIO, args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     spec.check(args.now)
-    async with locus_client(io, args) as client:
+    async with cluster.coordinator(io, args, lambda: locus_client(io, args)) as (client, run):
 
         def make(**extra: Any) -> Backfill:
             return Backfill(client, spec, args.out, **_options(args), **extra)
 
-        return await _stoppable(io, lambda: _once(io, args, make))
+        return await _stoppable(io, lambda: _once(io, args, make, run))
 
 
 async def _run_sync(io: CliIO, args: argparse.Namespace) -> int:
     from locus_async.cli.locus import locus_client
 
-    async with locus_client(io, args) as client:
+    if args.config is not None:
+        if args.every is not None or args.plan:
+            raise CliUsage("--config runs each dataset once; leave out --every and --plan")
+        if args.add_component or args.add_site:
+            raise CliUsage("--config: add entities in the fleet file, not with --add-*")
+        enabled = not (args.quiet or args.no_progress)
+
+        def lines(label: str) -> ProgressBar:
+            return ProgressBar(io, label, enabled=enabled, bar=False)
+
+        return await _stoppable(io, lambda: cluster.run_fleet(io, args, _options(args), lines))
+    async with cluster.coordinator(io, args, lambda: locus_client(io, args)) as (client, run):
 
         def make(**extra: Any) -> Backfill:
             return Backfill.sync(client, args.out, **_options(args), **extra)
 
         if args.every is None:
-            return await _stoppable(io, lambda: _once(io, args, make))
+            return await _stoppable(io, lambda: _once(io, args, make, run))
         if args.plan:
             raise CliUsage("--plan shows one run; leave out --every")
-        return await _stoppable(io, lambda: _every(io, args, make))
+        return await _stoppable(io, lambda: _every(io, args, make, run))
 
 
 async def _run_compact(io: CliIO, args: argparse.Namespace) -> int:
@@ -400,14 +428,16 @@ async def _run_compact(io: CliIO, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _every(io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill]) -> int:
+async def _every(
+    io: CliIO, args: argparse.Namespace, make: Callable[..., Backfill], run: cluster.Run
+) -> int:
     """One sync per period, on a fixed rate (a long one is followed at once by the next).
     A failed sync is reported and the next one tries again; only a usage error stops."""
     period = float(args.every)
     next_start = anyio.current_time()
     while True:
         try:
-            await _once(io, args, make, lines=True)
+            await _once(io, args, make, run, lines=True)
         except (UsageError, CliUsage):
             raise
         except OutputLocked as exc:

@@ -44,7 +44,11 @@ _FLEET: Final = "--start 2024-10-01T00:00:00 --end 2024-11-01T00:00:00 --tz Amer
 #: Command path (as typed) -> example command lines (credentials from the environment).
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "": ("locus-async check", "locus-async sites --partner 111", "locus-async sn whoami"),
-    "check": ("locus-async check --partner 111", "locus-async check --partner 111 --json"),
+    "check": (
+        "locus-async check --partner 111",
+        "locus-async check --partner 111 --json",
+        "LOCUS_AUTH=cognito locus-async check",
+    ),
     "sites": ("locus-async sites --partner 111", "locus-async sites --partner 111 --format csv"),
     "clients": ("locus-async clients --partner 111 --json",),
     "components": (
@@ -72,11 +76,14 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
         "locus-async backfill --partner 111 --node-type INVERTER --fields Wh_sum "
         "--start -30d --end now --tz UTC --gran hourly --out s3://bucket/fleet",
         "locus-async backfill ... --out ./out --plan",
+        "locus-async backfill ... --out s3://bucket/fleet --dask tcp://scheduler:8786 "
+        "--redis redis://redis:6379/0",
     ),
     "sync": (
         "locus-async sync --out ./out --json",
         "locus-async sync --out ./out --every 5m --lookback 2d",
         "locus-async sync --out ./out --add-component 54370",
+        "locus-async sync --config fleet.toml --dask tcp://scheduler:8786",
     ),
     "compact": ("locus-async compact --out ./out",),
     "simulate": (

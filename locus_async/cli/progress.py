@@ -69,7 +69,8 @@ def describe(progress: BackfillProgress, *, room: int = 80) -> str:
 
 
 class ProgressBar:
-    """Called with a ``BackfillProgress`` after every window; ``close()`` at the end."""
+    """Called with a ``BackfillProgress`` after every window; ``close()`` at the end.
+    ``bar=False`` writes the progress lines even on a terminal."""
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class ProgressBar:
         enabled: bool = True,
         interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        bar: bool = True,
     ) -> None:
         self._io = io
         self._label = label
@@ -88,7 +90,8 @@ class ProgressBar:
         self._next_line = clock() + interval
         self._bar: Any = None
         isatty = getattr(io.stderr, "isatty", None)
-        self._terminal = bool(isatty is not None and isatty())
+        # ``bar=False``: lines even on a terminal (several runs at once share stderr).
+        self._terminal = bar and bool(isatty is not None and isatty())
 
     def __call__(self, progress: BackfillProgress) -> None:
         if not self._enabled:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 from typing import Any, Final
 
 from locus_async.cli.common import (
@@ -16,17 +15,17 @@ from locus_async.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     CliIO,
-    CliUsage,
     Runner,
     listen_host,
     non_negative_float,
     port_number,
     positive_float,
     positive_int,
+    require,
 )
 from locus_async.cli.progress import ProgressBar
 
-__all__ = ["add_commands", "require", "run_simulate"]
+__all__ = ["add_commands", "run_simulate"]
 
 
 #: ``simulate``'s latency: about a round trip of the real APIs over the internet (a data
@@ -100,21 +99,6 @@ def add_commands(commands: Any) -> dict[str, Runner]:
     )
 
     return {"demo": _run_demo}
-
-
-def require(command: str, extra: str, *modules: str) -> None:
-    """Refuse, in one line naming the ``pip install`` to run, a command whose extra is
-    not installed (exit 2), before it prints or starts anything."""
-    missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise CliUsage(
-            f"{command} needs {' and '.join(missing)}: pip install 'locus-async[{extra}]'"
-        )
 
 
 def run_simulate(io: CliIO, args: argparse.Namespace) -> int:

@@ -53,6 +53,7 @@ from locus_async._core.times import resolve_tz
 from locus_async._shell.fanout import run_bounded, run_in_thread
 from locus_async._shell.limiter import Priority
 from locus_async._shell.store import OutputLocked, Store, open_store
+from locus_async.distributed import DEFAULT_PARTITION_WINDOWS
 from locus_async.errors import (
     APIError,
     AuthenticationError,
@@ -93,6 +94,7 @@ from locus_async.locus.spec import BackfillSpec
 from locus_async.locus.timeseries import TimeSeries
 
 if TYPE_CHECKING:
+    from locus_async.distributed import Credential, DaskFetcher
     from locus_async.locus.client import LocusClient
 
 __all__ = [
@@ -441,6 +443,8 @@ class Backfill:
         self._dataset: Checkpoint | None = None
         self._upgrade = self._adopt = self._legacy = False
         self._refused_entities = 0
+        #: Where windows are fetched when not by ``client`` (a Dask cluster: ``run_on``).
+        self._remote: DaskFetcher | None = None
 
     @classmethod
     def sync(cls, client: LocusClient, out: str | os.PathLike[str], **options: Any) -> Backfill:
@@ -819,6 +823,34 @@ class Backfill:
                 entities, work, before=before, started=started, fetched=fetched
             )
 
+    async def run_on(
+        self,
+        dask_client: Any,
+        credential: Credential,
+        *,
+        partition_windows: int = DEFAULT_PARTITION_WINDOWS,
+    ) -> BackfillResult:
+        """``run()`` with the windows fetched on a Dask cluster (the ``dask`` extra).
+
+        The windows are cut into partitions (``partition_windows`` consecutive windows of
+        one entity), each a Dask task; every worker fetches with its own client of
+        ``credential``, built from that worker's environment (no secret travels in a
+        task), inside the allowance shared through ``credential.redis``. This process
+        plans, and writes each window once as it comes back: a partition that runs twice,
+        or is lost with its worker and runs again, changes nothing. ``client`` (best
+        ``credential.client()``) plans the run: entities and their fields.
+        """
+        from locus_async.distributed import DaskFetcher
+
+        remote = DaskFetcher(dask_client, credential, partition_windows=partition_windows)
+        await remote.prepare()
+        self._remote = remote
+        try:
+            return await self.run()
+        finally:
+            self._remote.close()
+            self._remote = None
+
     def _none_has_fields(self, entities: Sequence[tuple[str, int]]) -> str:
         dataset = self._dataset
         assert dataset is not None
@@ -916,7 +948,12 @@ class Backfill:
                         await run_in_thread(self._files.save, data)
                 self._report(progress, before)
 
-        workers = min(len(todo), self.client.limiter.capacity + 2)
+        remote = self._remote
+        if remote is not None:
+            jobs = [(t, *self._request(t)) for t in todo if t not in fetched]
+            remote.plan(jobs, arrow=self._arrow)
+        writers = remote.concurrency if remote is not None else self.client.limiter.capacity + 2
+        workers = min(len(todo), writers)
         state = "interrupted"  # unless the task group ends normally: Ctrl-C, cancellation
         gaps: list[tuple[str, int, str, str, int]] = []
         try:
@@ -1051,12 +1088,21 @@ class Backfill:
             if frontier is None or frontier < limit
         )
 
-    async def _fetch(self, task: _Task) -> TimeSeries:
+    def _request(self, task: _Task) -> tuple[DataQuery, Window]:
+        """What to ask for ``task``: its fields' query and the window as requested now."""
         query = self._query_for(task.fields)
-        window = requested(task.window, self._now, query.gran)
-        arrow = self._dataset is not None and self._dataset.format == "parquet"
+        return query, requested(task.window, self._now, query.gran)
+
+    @property
+    def _arrow(self) -> bool:
+        return self._dataset is not None and self._dataset.format == "parquet"
+
+    async def _fetch(self, task: _Task) -> TimeSeries:
+        query, window = self._request(task)
+        if self._remote is not None:
+            return await self._remote.fetch(task, query, window, arrow=self._arrow)
         return await self.client.fetch_window(
-            task.kind, task.entity_id, query, window, priority=self._priority, arrow=arrow
+            task.kind, task.entity_id, query, window, priority=self._priority, arrow=self._arrow
         )
 
     def _valued(self, series: TimeSeries) -> tuple[Any, int, int, int | None]:

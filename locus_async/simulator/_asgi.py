@@ -217,6 +217,7 @@ class SimulatorApp:
             return throttled, False
         stats.in_flight[name] += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight[name])
+        stats.max_in_flight_by[name] = max(stats.max_in_flight_by[name], stats.in_flight[name])
         try:
             delay = faults.latency + faults.jitter * faults.uniform(key, occurrence)
             if faults.hits("slow", key, occurrence):

@@ -77,13 +77,15 @@ class _ByteBoundedCache:
 class SimulatorStats:
     """What the simulator saw. ``data_windows`` lists every accepted data request as
     ``(path, start, end, tz, gran, fields)``; ``max_in_flight`` is the most requests one
-    account had in progress at once."""
+    account had in progress at once, ``max_in_flight_by`` the same for each account (by
+    its client id)."""
 
     requests: int = 0
     by_status: Counter[int] = attrs.field(factory=Counter)
     grants: Counter[str] = attrs.field(factory=Counter)
     max_in_flight: int = 0
     in_flight: Counter[str] = attrs.field(factory=Counter)
+    max_in_flight_by: Counter[str] = attrs.field(factory=Counter)
     data_windows: list[tuple[str, str | None, str | None, str, str, str]] = attrs.field(
         factory=list
     )

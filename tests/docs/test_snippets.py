@@ -106,7 +106,14 @@ def _cognito(ns: dict[str, Any], out: str) -> None:
     assert ns["client"].stats.token_grants == {"USER_PASSWORD_AUTH": 1}
 
 
+def _cluster(ns: dict[str, Any], out: str) -> None:
+    assert ns["result"].complete
+    assert ns["result"].windows_done == ns["result"].windows_total > 2
+    assert ns["result"].rows > 0
+
+
 CHECKS: dict[tuple[str, str], Check] = {
+    ("README.md", "### Past one machine: many credentials on a Dask cluster"): _cluster,
     ("README.md", "### Signing in with Cognito (SolarNOC and AlsoEnergy accounts)"): _cognito,
     ("README.md", "## Using it in a service"): _service,
     ("README.md", "## In a script or a notebook: the blocking client"): _sync,

@@ -328,3 +328,32 @@ async def test_asyncio_cancellations_of_a_backfill_leave_it_resumable(tmp_path: 
             _idle(client)
         _check_dataset_after(out, finished)
         await _finish(sim, out)
+
+
+@pytest.mark.anyio
+async def test_a_cluster_partition_cancelled_at_every_await_point_leaks_nothing() -> None:
+    """A Dask partition's windows (fetched at once through the limiter) cancelled at every
+    turn: nothing is held, and the next partition returns every window, in order."""
+    from zoneinfo import ZoneInfo
+
+    from locus_async.distributed import _fetch_all
+    from locus_async.locus._core.query import DataQuery
+    from locus_async.locus._core.windows import Window, parse_granularity
+
+    sim = Simulator()
+    zone = ZoneInfo("UTC")
+    start = 1_704_067_200  # 2024-01-01
+    query = DataQuery(("Wh_sum",), zone, parse_granularity("hourly"), start, start + 3 * 86_400)
+    windows = [Window(start + day * 86_400, start + (day + 1) * 86_400, zone) for day in range(3)]
+
+    async def partition(client: LocusClient) -> object:
+        return await _fetch_all(client, "components", 54369, query, windows, arrow=False)
+
+    async def whole(client: LocusClient) -> None:
+        series = await partition(client)
+        assert isinstance(series, list)
+        assert [len(s) for s in series] == [24, 24, 24]
+        firsts = [int(s.timestamps[0].timestamp()) for s in series]
+        assert firsts == [w.start for w in windows]
+
+    assert await _sweep(lambda: _stepping(sim), partition, whole) > 6

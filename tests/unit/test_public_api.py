@@ -115,6 +115,8 @@ def test_the_root_exports_exactly_the_decided_names() -> None:
     """``__all__`` equals the decided list, order included: adding or dropping a root
     name is a change to this list, made on purpose."""
     assert locus_async.__all__ == ROOT_NAMES
+    cluster = importlib.import_module("locus_async.distributed")
+    assert cluster.__all__ == ["Credential", "DaskFetcher", "FleetDataset", "load_fleet"]
     sync = importlib.import_module("locus_async.sync")
     assert sync.__all__ == ["LocusClient", "SolarNetClient", "SyncIterator"]
     assert {getattr(sync, n).__module__ for n in sync.__all__} == {"locus_async.sync"}
