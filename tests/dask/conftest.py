@@ -56,9 +56,10 @@ def fleet_environment() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dask_client() -> Iterator[Any]:
-    """A LocalCluster of 4 worker processes (one thread each) and a client of it; the
+    """A LocalCluster of 4 worker processes (one thread each) and a client of it, stopped
+    once the Dask tests are done (its heartbeats would slow the rest of the suite); the
     credentials' variables are the workers' environment (their nannies set it), as a
     cluster's workers get them from their deployment; this process's is untouched."""
     from distributed import Client, LocalCluster
