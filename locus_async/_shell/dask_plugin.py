@@ -7,8 +7,9 @@ whole process (CPython gh-106883, fixed from 3.12 only): the worker stops answer
 scheduler and every thread waits for the interpreter lock, until the scheduler gives the
 worker up minutes later. Dask already leaves its profiling thread off on 3.11, not this
 callback. A worker of ours runs several event-loop threads and makes garbage steadily,
-which makes the deadlock frequent (about one run in twenty on a 2-core machine). Must
-never: touch anything of the worker but its two profiling callbacks.
+which makes the deadlock frequent (3 stalls in 46 runs of a fleet on a 2-core machine
+under load; none in 80 with this plugin). Must never: touch anything of the worker but
+its two profiling callbacks.
 """
 
 from __future__ import annotations

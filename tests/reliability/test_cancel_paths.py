@@ -385,6 +385,17 @@ class _ThreadDask:
         return self.pool.submit(anyio.run, partition)
 
 
+async def _finish_on(sim: Simulator, out: Path, dask: _ThreadDask, credential: Any) -> None:
+    """The next ``run_on`` goes through and the dataset is whole, each row once."""
+    async with _stepping(sim) as client:
+        with anyio.fail_after(60):  # a hang guard only
+            result = await Backfill(client, SPEC, out).run_on(dask, credential)
+    assert result.complete
+    table = pq.read_table(out)
+    keys = list(zip(table.column("id").to_pylist(), table.column("ts").to_pylist(), strict=True))
+    assert len(keys) == len(set(keys)) == 40 * 24
+
+
 @pytest.mark.anyio
 async def test_a_cluster_backfill_cancelled_at_each_await_point_leaves_a_resumable_directory(
     tmp_path: Path,
@@ -411,15 +422,7 @@ async def test_a_cluster_backfill_cancelled_at_each_await_point_leaves_a_resumab
                 )
                 _idle(client)
             _check_dataset_after(out, done)
-            async with _stepping(sim) as client:
-                with anyio.fail_after(60):  # a hang guard only
-                    result = await Backfill(client, SPEC, out).run_on(dask, credential)
-            assert result.complete
-            table = pq.read_table(out)
-            keys = list(
-                zip(table.column("id").to_pylist(), table.column("ts").to_pylist(), strict=True)
-            )
-            assert len(keys) == len(set(keys)) == 40 * 24
+            await _finish_on(sim, out, dask, credential)
             in_a_row = in_a_row + 1 if done else 0
             if in_a_row == 2:
                 assert index > 5  # the sweep went through the run, not past it
@@ -430,3 +433,59 @@ async def test_a_cluster_backfill_cancelled_at_each_await_point_leaves_a_resumab
         dask.pool.shutdown(wait=True)
     if profiler_deadlocks():
         assert set(dask.plugins) == {"locus-async-profiler-off"}
+
+
+@pytest.mark.asyncio
+async def test_asyncio_cancellations_of_a_cluster_backfill_leave_it_resumable(
+    tmp_path: Path,
+) -> None:
+    """``run_on`` under ``asyncio.timeout(0)``, beside a failing TaskGroup sibling, and
+    ``task.cancel()`` after 0, 4, ... 76 ticks: each time the coordinator's client is idle,
+    the lock free, and the next ``run_on`` completes the dataset exactly."""
+    from locus_async.distributed import Credential
+
+    sim = Simulator()
+    credential = Credential("sweep-asyncio", redis="redis://127.0.0.1:1/0")  # never reached
+    dask = _ThreadDask()
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("sibling failed")
+
+    try:
+        out = tmp_path / "timeout"
+        async with _stepping(sim) as client:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0):
+                    await Backfill(client, SPEC, out).run_on(dask, credential)
+            _idle(client)
+        _check_dataset_after(out, False)
+        await _finish_on(sim, out, dask, credential)
+
+        out = tmp_path / "sibling"
+        async with _stepping(sim) as client:
+            with pytest.raises(ExceptionGroup):  # noqa: PT012 - the group is the statement
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(Backfill(client, SPEC, out).run_on(dask, credential))
+                    group.create_task(fail())
+            _idle(client)
+        _check_dataset_after(out, False)
+        await _finish_on(sim, out, dask, credential)
+
+        for ticks in range(0, 80, 4):
+            out = tmp_path / f"tick-{ticks}"
+            async with _stepping(sim) as client:
+                task = asyncio.create_task(Backfill(client, SPEC, out).run_on(dask, credential))
+                for _ in range(ticks):
+                    await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    await task
+                    finished = True
+                except asyncio.CancelledError:
+                    finished = False
+                _idle(client)
+            _check_dataset_after(out, finished)
+            await _finish_on(sim, out, dask, credential)
+    finally:
+        dask.pool.shutdown(wait=True)
